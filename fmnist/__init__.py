@@ -1,0 +1,1 @@
+"""fmnist-studio core: data, models, training, evaluation and preprocessing, with no Streamlit."""

@@ -1,0 +1,145 @@
+"""Evaluation: what a trained model gets right and wrong, per class and per pair of classes.
+
+Everything but :func:`predict_probabilities` works on plain arrays of probabilities, so it is
+fast to test and needs no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fmnist import models
+from fmnist.data import CLASS_NAMES, NUM_CLASSES
+
+if TYPE_CHECKING:
+    import keras
+
+PROBABILITY_EPSILON = 1e-7
+"""Keras normalises, then clips probabilities to [eps, 1 - eps] in its cross-entropy; so do we."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfusedPair:
+    """``count`` items of ``true_label`` were predicted as ``predicted_label``."""
+
+    true_label: int
+    predicted_label: int
+    count: int
+
+    def describe(self) -> str:
+        """For people: "Shirt taken for T-shirt/top: 123 times"."""
+        return f"{CLASS_NAMES[self.true_label]} taken for {CLASS_NAMES[self.predicted_label]}: {self.count} times"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationReport:
+    """Loss, accuracy and the per-class picture for one set of images."""
+
+    loss: float
+    accuracy: float
+    confusion: np.ndarray
+    """(10, 10) counts: rows are true classes, columns predicted classes."""
+    precision: np.ndarray
+    recall: np.ndarray
+    class_accuracy: np.ndarray
+    """One-vs-rest accuracy per class: (true positives + true negatives) / all items."""
+    probabilities: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """The most probable class of every item."""
+        return self.probabilities.argmax(axis=1)
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities (N, 10) for uint8 (N, 28, 28) images or float (N, 28, 28) in [0, 1]."""
+    images = np.asarray(images)
+    scaled = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
+    shaped = scaled.reshape((len(images), *(int(d) for d in model.input_shape[1:])))
+    if len(shaped) <= batch_size:  # one small call: ``model(...)`` skips predict's per-call set-up
+        return np.asarray(model(shaped, training=False), dtype=np.float32)
+    return np.asarray(model.predict(shaped, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def compute_loss(probabilities: np.ndarray, labels: np.ndarray, loss: str) -> float:
+    """The mean loss the way Keras computes it for ``loss`` on these probabilities."""
+    if loss not in models.LOSSES:
+        raise ValueError(f"Unknown loss {loss!r}; choose one of {', '.join(models.LOSSES)}.")
+    labels = np.asarray(labels, dtype=np.int64)
+    if loss == "mean_squared_error":
+        one_hot = np.eye(NUM_CLASSES, dtype=np.float64)[labels]
+        return float(np.mean((probabilities.astype(np.float64) - one_hot) ** 2))
+    normalised = probabilities.astype(np.float64) / probabilities.astype(np.float64).sum(axis=1, keepdims=True)
+    clipped = np.clip(normalised, PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+    return float(-np.mean(np.log(clipped[np.arange(len(labels)), labels])))
+
+
+def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray,
+                           loss: str = "sparse_categorical_crossentropy") -> EvaluationReport:
+    """The full report from predicted probabilities and true labels."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    labels = np.asarray(labels).astype(np.int64)
+    if probabilities.ndim != 2 or probabilities.shape[1] != NUM_CLASSES or len(probabilities) != len(labels):
+        raise ValueError(f"Expected probabilities of shape (N, {NUM_CLASSES}) for N labels, "
+                         f"got {probabilities.shape} for {len(labels)} labels.")
+    if len(labels) == 0:
+        raise ValueError("There are no items to evaluate.")
+    predictions = probabilities.argmax(axis=1)
+    class_ids = list(range(NUM_CLASSES))
+    confusion = confusion_matrix(labels, predictions, labels=class_ids)
+    precision, recall, _, _ = precision_recall_fscore_support(
+        labels, predictions, labels=class_ids, zero_division=0)
+    total = confusion.sum()
+    true_positives = np.diag(confusion)
+    false_positives = confusion.sum(axis=0) - true_positives
+    false_negatives = confusion.sum(axis=1) - true_positives
+    class_accuracy = (total - false_positives - false_negatives) / total
+    return EvaluationReport(loss=compute_loss(probabilities, labels, loss),
+                            accuracy=float(np.mean(predictions == labels)), confusion=confusion,
+                            precision=precision, recall=recall, class_accuracy=class_accuracy,
+                            probabilities=probabilities, labels=labels)
+
+
+def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray,
+                   loss: str = "sparse_categorical_crossentropy") -> EvaluationReport:
+    """Predict once, then build the whole report from those probabilities."""
+    return evaluate_probabilities(predict_probabilities(model, images), labels, loss)
+
+
+def most_confused_pairs(confusion: np.ndarray, top: int = 5) -> list[ConfusedPair]:
+    """The off-diagonal cells with the most items, largest first."""
+    confusion = np.asarray(confusion)
+    pairs = [ConfusedPair(int(true), int(predicted), int(confusion[true, predicted]))
+             for true in range(confusion.shape[0]) for predicted in range(confusion.shape[1])
+             if true != predicted and confusion[true, predicted] > 0]
+    pairs.sort(key=lambda pair: (-pair.count, pair.true_label, pair.predicted_label))
+    return pairs[:top]
+
+
+def misclassified_indices(probabilities: np.ndarray, labels: np.ndarray, true_label: int | None = None,
+                          predicted_label: int | None = None) -> np.ndarray:
+    """Indices of wrong predictions, optionally for one (true, predicted) pair, most confident first."""
+    probabilities = np.asarray(probabilities)
+    labels = np.asarray(labels)
+    predictions = probabilities.argmax(axis=1)
+    wrong = predictions != labels
+    if true_label is not None:
+        wrong &= labels == true_label
+    if predicted_label is not None:
+        wrong &= predictions == predicted_label
+    indices = np.flatnonzero(wrong)
+    confidence = probabilities[indices, predictions[indices]]
+    return indices[np.argsort(-confidence, kind="stable")]
+
+
+def top_k(probabilities: np.ndarray, k: int = 3) -> list[tuple[int, float]]:
+    """The ``k`` most probable classes of one item as (label, probability), best first."""
+    probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [(int(label), float(probabilities[label])) for label in order]

@@ -1,0 +1,234 @@
+"""Background training jobs with a server-wide cap, a queue, Stop, and abandonment detection.
+
+A :class:`TrainingJob` runs :func:`fmnist.training.train` in its own thread and records
+progress in a lock-protected object that any thread may read (the UI polls it). A
+:class:`JobManager` lets at most ``max_concurrent`` jobs train at once; the others wait in a
+first-come queue and know their position. A job whose owner stops sending heartbeats (the
+browser tab closed or was refreshed) is stopped after ``abandon_after_seconds`` and gives
+its slot back. Nothing here knows about Streamlit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import itertools
+import logging
+import os
+import threading
+import time
+from collections import deque
+
+from fmnist.data import FashionMnist
+from fmnist.training import EpochReport, TrainingConfig, TrainingResult, train
+
+logger = logging.getLogger(__name__)
+
+
+class JobStatus(enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    @property
+    def is_active(self) -> bool:
+        """Queued or running: the job still holds, or waits for, a slot."""
+        return self in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+@dataclasses.dataclass(frozen=True)
+class JobSnapshot:
+    """An immutable copy of a job's progress, safe to draw from."""
+
+    job_id: int
+    status: JobStatus
+    queue_position: int
+    epochs: tuple[EpochReport, ...]
+    current_epoch: int
+    epoch_fraction: float
+    seconds_in_epoch: float
+    total_epochs: int
+    error: str
+    stop_requested: bool
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left, from the pace so far; None before there is a pace to go by."""
+        if self.status is not JobStatus.RUNNING:
+            return None
+        full_epochs = [report.seconds for report in self.epochs if report.complete]
+        if self.epoch_fraction > 0.05:
+            epoch_estimate = self.seconds_in_epoch / self.epoch_fraction
+        elif full_epochs:
+            epoch_estimate = sum(full_epochs) / len(full_epochs)
+        else:
+            return None
+        remaining_in_epoch = max(0.0, epoch_estimate - self.seconds_in_epoch)
+        later_epochs = max(0, self.total_epochs - self.current_epoch)
+        return remaining_in_epoch + later_epochs * epoch_estimate
+
+
+class TrainingJob:
+    """One training run in a background thread. The thread never touches any UI."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, config: TrainingConfig, dataset: FashionMnist, manager: JobManager) -> None:
+        self.job_id = next(self._ids)
+        self.config = config
+        self._dataset = dataset
+        self._manager = manager
+        self._lock = threading.Lock()
+        self._stop_requested = threading.Event()
+        self._done = threading.Event()
+        self._status = JobStatus.QUEUED
+        self._epochs: list[EpochReport] = []
+        self._current_epoch = 0
+        self._epoch_fraction = 0.0
+        self._epoch_started = time.monotonic()
+        self._error = ""
+        self._last_heartbeat = time.monotonic()
+        self.result: TrainingResult | None = None
+        self.thread = threading.Thread(target=self._run, name=f"fmnist-training-{self.job_id}", daemon=True)
+
+    # ------------------------------------------------------------- called by any thread
+    def request_stop(self) -> None:
+        """Stop after the current step group (or leave the queue), keeping what was trained."""
+        self._stop_requested.set()
+        self._manager.wake_waiters()
+
+    def heartbeat(self) -> None:
+        """The owner is still there; call it more often than ``abandon_after_seconds``."""
+        with self._lock:
+            self._last_heartbeat = time.monotonic()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends; True if it did."""
+        return self._done.wait(timeout)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            return JobSnapshot(job_id=self.job_id, status=self._status,
+                               queue_position=self._manager.queue_position(self),
+                               epochs=tuple(self._epochs), current_epoch=self._current_epoch,
+                               epoch_fraction=self._epoch_fraction,
+                               seconds_in_epoch=time.monotonic() - self._epoch_started,
+                               total_epochs=self.config.epochs, error=self._error,
+                               stop_requested=self._stop_requested.is_set())
+
+    # ------------------------------------------------------------- the worker thread
+    def _should_stop(self) -> bool:
+        if self._stop_requested.is_set():
+            return True
+        with self._lock:
+            silent_for = time.monotonic() - self._last_heartbeat
+        if silent_for > self._manager.abandon_after_seconds:
+            logger.info("job %s: no heartbeat for %.0f s; stopping it", self.job_id, silent_for)
+            self._stop_requested.set()
+            return True
+        return False
+
+    def _on_epoch(self, report: EpochReport) -> None:
+        with self._lock:
+            self._epochs.append(report)
+            self._epoch_fraction = 1.0
+
+    def _on_batch(self, epoch: int, fraction: float) -> None:
+        with self._lock:
+            if epoch != self._current_epoch:
+                self._epoch_started = time.monotonic()
+            self._current_epoch = epoch
+            self._epoch_fraction = fraction
+
+    def _run(self) -> None:
+        try:
+            if not self._manager.acquire_slot(self, self._should_stop):
+                with self._lock:
+                    self._status = JobStatus.STOPPED
+                return
+            try:
+                with self._lock:
+                    self._status = JobStatus.RUNNING
+                    self._epoch_started = time.monotonic()
+                result = train(self.config, self._dataset, on_epoch=self._on_epoch,
+                               on_batch=self._on_batch, should_stop=self._should_stop)
+                self.result = result
+                with self._lock:
+                    self._status = JobStatus.STOPPED if result.stopped_early else JobStatus.FINISHED
+            finally:
+                self._manager.release_slot(self)
+        except Exception as error:
+            logger.exception("job %s failed", self.job_id)
+            with self._lock:
+                self._status = JobStatus.FAILED
+                self._error = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
+        finally:
+            self._dataset = None
+            self._done.set()
+
+
+class JobManager:
+    """At most ``max_concurrent`` jobs train at once; the rest queue, first come first served."""
+
+    def __init__(self, max_concurrent: int | None = None, abandon_after_seconds: float | None = None) -> None:
+        if max_concurrent is None:
+            max_concurrent = int(os.environ.get("FMNIST_MAX_CONCURRENT_TRAINING") or (os.cpu_count() or 1))
+        if max_concurrent < 1:
+            raise ValueError("At least one training job must be allowed to run.")
+        if abandon_after_seconds is None:
+            abandon_after_seconds = float(os.environ.get("FMNIST_ABANDON_AFTER_SECONDS") or 15)
+        self.max_concurrent = max_concurrent
+        self.abandon_after_seconds = abandon_after_seconds
+        self._condition = threading.Condition()
+        self._running: set[int] = set()
+        self._waiting: deque[int] = deque()
+
+    def submit(self, config: TrainingConfig, dataset: FashionMnist) -> TrainingJob:
+        """Queue a job and start its thread; it trains as soon as a slot is free."""
+        job = TrainingJob(config, dataset, self)
+        with self._condition:
+            self._waiting.append(job.job_id)
+        job.thread.start()
+        return job
+
+    def queue_position(self, job: TrainingJob) -> int:
+        """1 for the next job to run, 0 when the job is not waiting."""
+        with self._condition:
+            try:
+                return self._waiting.index(job.job_id) + 1
+            except ValueError:
+                return 0
+
+    def counts(self) -> tuple[int, int]:
+        """(running, waiting) right now."""
+        with self._condition:
+            return len(self._running), len(self._waiting)
+
+    def wake_waiters(self) -> None:
+        with self._condition:
+            self._condition.notify_all()
+
+    def acquire_slot(self, job: TrainingJob, should_give_up) -> bool:
+        """Wait for a free slot in queue order; False if the job gave up (Stop, abandoned)."""
+        with self._condition:
+            while True:
+                if should_give_up():
+                    self._waiting.remove(job.job_id)
+                    self._condition.notify_all()
+                    return False
+                if self._waiting[0] == job.job_id and len(self._running) < self.max_concurrent:
+                    self._waiting.popleft()
+                    self._running.add(job.job_id)
+                    self._condition.notify_all()
+                    return True
+                self._condition.wait(timeout=0.5)
+
+    def release_slot(self, job: TrainingJob) -> None:
+        with self._condition:
+            self._running.discard(job.job_id)
+            self._condition.notify_all()
