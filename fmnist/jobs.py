@@ -112,9 +112,9 @@ class TrainingJob:
         return self._done.is_set()
 
     def snapshot(self) -> JobSnapshot:
+        queue_position = self._manager.queue_position(self)  # before our lock: the manager's lock comes first
         with self._lock:
-            return JobSnapshot(job_id=self.job_id, status=self._status,
-                               queue_position=self._manager.queue_position(self),
+            return JobSnapshot(job_id=self.job_id, status=self._status, queue_position=queue_position,
                                epochs=tuple(self._epochs), current_epoch=self._current_epoch,
                                epoch_fraction=self._epoch_fraction,
                                seconds_in_epoch=time.monotonic() - self._epoch_started,

@@ -1,0 +1,37 @@
+"""fmnist-studio: train a Keras network on Fashion-MNIST live in the browser, and test it.
+
+The entry script only sets up the page, the navigation and a small sidebar status that
+follows the visitor's training run on every page. Each page lives in ``views/``.
+"""
+
+import streamlit as st
+
+from views import common
+
+st.set_page_config(page_title="fmnist-studio", page_icon=":material/checkroom:", layout="wide")
+common.keep_keras_state_between_reruns()
+common.tensorflow_warmup()  # starts importing TensorFlow in the background, once per server
+
+pages = [
+    st.Page("views/explore.py", title="Explore", icon=":material/grid_view:", default=True),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("views/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+    st.Page("views/try_it.py", title="Try it", icon=":material/draw:"),
+]
+page = st.navigation(pages)
+
+
+@st.fragment(run_every=2)
+def sidebar_training_status() -> None:
+    """Keeps this visitor's job alive (heartbeat) and shows its state on every page."""
+    snapshot = common.heartbeat_active_jobs()
+    if snapshot is not None:
+        st.caption(common.status_text(snapshot))
+        st.progress(common.progress_fraction(snapshot))
+
+
+with st.sidebar:
+    st.caption("Fashion-MNIST, trained live with Keras.")
+    sidebar_training_status()
+
+page.run()

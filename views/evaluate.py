@@ -1,0 +1,147 @@
+"""Evaluate: accuracy and loss, the confusion matrix with its mistakes, per-class scores, a lucky bag."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from fmnist.data import CLASS_NAMES, NUM_CLASSES
+from views import common
+
+
+def evaluations(record: common.RunRecord, dataset) -> dict:
+    """Validation and test reports for a run, computed once and kept with the run (per session)."""
+    if "test" not in record.evaluations:
+        from fmnist import evaluation
+
+        result = record.job.result
+        validation_indices = result.split.validation_indices
+        record.evaluations["validation"] = evaluation.evaluate_model(
+            result.model, dataset.x_train[validation_indices], dataset.y_train[validation_indices],
+            record.config.loss)
+        record.evaluations["test"] = evaluation.evaluate_model(
+            result.model, dataset.x_test, dataset.y_test, record.config.loss)
+    return record.evaluations
+
+
+def confusion_figure(confusion: np.ndarray) -> go.Figure:
+    names = list(CLASS_NAMES)
+    figure = go.Figure(go.Heatmap(
+        z=confusion, x=names, y=names, colorscale="Blues", texttemplate="%{z}", showscale=False,
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{z} items<extra></extra>"))
+    figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                         xaxis={"title": "predicted class", "side": "top"},
+                         yaxis={"title": "true class", "autorange": "reversed"})
+    return figure
+
+
+def selected_pair(selection, report, evaluation_module) -> tuple[int, int]:
+    """The (true, predicted) cell the user clicked, else the most confused pair."""
+    points = (selection or {}).get("selection", {}).get("points", []) if selection else []
+    if points:
+        point = points[0]
+        if point.get("x") in CLASS_NAMES and point.get("y") in CLASS_NAMES:
+            return CLASS_NAMES.index(point["y"]), CLASS_NAMES.index(point["x"])
+    pairs = evaluation_module.most_confused_pairs(report.confusion, top=1)
+    return (pairs[0].true_label, pairs[0].predicted_label) if pairs else (0, 0)
+
+
+def render_mistakes(report, images, evaluation_module, selection) -> None:
+    true_default, predicted_default = selected_pair(selection, report, evaluation_module)
+    left, right = st.columns(2)
+    true_label = left.selectbox("True class", range(NUM_CLASSES), index=true_default, format_func=common.class_label,
+                                key=f"mistake_true_{true_default}_{predicted_default}")
+    predicted_label = right.selectbox("Predicted as", range(NUM_CLASSES), index=predicted_default,
+                                      format_func=common.class_label,
+                                      key=f"mistake_predicted_{true_default}_{predicted_default}")
+    if true_label == predicted_label:
+        st.caption(f"The diagonal: {report.confusion[true_label, true_label]} {CLASS_NAMES[true_label]} items "
+                   "recognised correctly. Pick two different classes to see mistakes.")
+        return
+    indices = evaluation_module.misclassified_indices(report.probabilities, report.labels, true_label,
+                                                      predicted_label)
+    st.caption(f"{len(indices)} test items of class {CLASS_NAMES[true_label]} were predicted as "
+               f"{CLASS_NAMES[predicted_label]}; the most confident mistakes first.")
+    shown = indices[:24]
+    if len(shown):
+        st.image([common.upscale(images[index], 3) for index in shown],
+                 caption=[f"#{index}: {report.probabilities[index, predicted_label]:.0%} "
+                          f"{CLASS_NAMES[predicted_label]}" for index in shown], width=96)
+
+
+def render_class_scores(report) -> None:
+    order = np.argsort(report.recall)
+    names = [CLASS_NAMES[i] for i in order]
+    figure = go.Figure([
+        go.Bar(name="recall (share of the class recognised)", y=names, x=report.recall[order], orientation="h"),
+        go.Bar(name="precision (share of its predictions that are right)", y=names, x=report.precision[order],
+               orientation="h"),
+        go.Bar(name="accuracy (one class vs the rest)", y=names, x=report.class_accuracy[order], orientation="h"),
+    ])
+    figure.update_layout(barmode="group", height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                         xaxis={"range": [0, 1], "tickformat": ".0%"}, legend={"orientation": "h", "y": -0.1},
+                         title="Per class, worst recognised at the bottom")
+    st.plotly_chart(figure, key="class_scores")
+
+
+def render_lucky_bag(record, dataset, report, evaluation_module) -> None:
+    left, right = st.columns([1, 3])
+    count = left.number_input("How many items", min_value=1, max_value=30, value=10, step=1, key="lucky_count")
+    if left.button("Draw a lucky bag", icon=":material/shopping_bag:", key="lucky_draw", type="primary"):
+        st.session_state["lucky_indices"] = np.random.default_rng().choice(
+            len(dataset.x_test), size=int(count), replace=False).tolist()
+    indices = st.session_state.get("lucky_indices")
+    if not indices:
+        right.caption("Draw random test items and see what the model says about each.")
+        return
+    correct = sum(int(report.predictions[i] == dataset.y_test[i]) for i in indices)
+    right.markdown(f"**{correct} of {len(indices)}** right.")
+    columns = st.columns(5)
+    for position, index in enumerate(indices):
+        with columns[position % 5].container(border=True):
+            true_label = int(dataset.y_test[index])
+            right_answer = int(report.predictions[index]) == true_label
+            colour = "green" if right_answer else "red"
+            st.image(common.upscale(dataset.x_test[index], 3), width=84)
+            st.markdown(f":{colour}[**{'Right' if right_answer else 'Wrong'}**] — truly {CLASS_NAMES[true_label]}")
+            common.render_top_predictions(evaluation_module.top_k(report.probabilities[index], 3), true_label)
+
+
+def render() -> None:
+    st.title("Evaluate a model")
+    dataset = common.load_dataset_or_stop()
+    record = common.require_trained_model("evaluate")
+    if record is None:
+        return
+    common.wait_for_tensorflow()
+    from fmnist import evaluation
+
+    with st.spinner("Evaluating on the validation and test sets..."):
+        reports = evaluations(record, dataset)
+    validation, test = reports["validation"], reports["test"]
+    if record.job.result.stopped_early:
+        st.info("This run was stopped early: these are the numbers of the model trained so far.")
+    columns = st.columns(4)
+    columns[0].metric("Validation accuracy", f"{validation.accuracy:.2%}")
+    columns[1].metric("Validation loss", f"{validation.loss:.4f}")
+    columns[2].metric("Test accuracy", f"{test.accuracy:.2%}")
+    columns[3].metric("Test loss", f"{test.loss:.4f}")
+
+    matrix, scores, bag = st.tabs(["Confusion matrix", "Per-class scores", "Lucky bag"])
+    with matrix:
+        st.caption("Rows are the true class, columns what the model said (test set). Click a cell to see "
+                   "those items below.")
+        selection = st.plotly_chart(confusion_figure(test.confusion), key="confusion_matrix", on_select="rerun",
+                                    selection_mode="points")
+        pairs = evaluation.most_confused_pairs(test.confusion, top=3)
+        if pairs:
+            st.markdown("Most confused: " + "; ".join(pair.describe() for pair in pairs) + ".")
+        render_mistakes(test, dataset.x_test, evaluation, selection)
+    with scores:
+        render_class_scores(test)
+    with bag:
+        render_lucky_bag(record, dataset, test, evaluation)
+
+
+render()

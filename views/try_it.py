@@ -1,0 +1,132 @@
+"""Try it: draw or upload a picture, see what the model sees and says; download the model and its metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+
+import numpy as np
+import streamlit as st
+
+from fmnist.preprocess import ImageError, PreparedImage, prepare_image
+from views import common
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
+
+
+def model_file_bytes(record: common.RunRecord) -> bytes:
+    """The run's model as a ``.keras`` file, written once per run (to a private temp file)."""
+    if "model_bytes" not in record.evaluations:
+        handle, path = tempfile.mkstemp(suffix=".keras")
+        os.close(handle)
+        try:
+            record.job.result.model.save(path)
+            with open(path, "rb") as stream:
+                record.evaluations["model_bytes"] = stream.read()
+        finally:
+            os.unlink(path)
+    return record.evaluations["model_bytes"]
+
+
+def metrics_csv(record: common.RunRecord) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "complete"])
+    for report in record.job.result.history:
+        writer.writerow([report.epoch, report.loss, report.accuracy, report.val_loss, report.val_accuracy,
+                         round(report.seconds, 3), report.complete])
+    return buffer.getvalue()
+
+
+def displayable(payload: bytes, prepared: PreparedImage):
+    """A small RGB copy of the upload for display; the model's view if the browser could not show it."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(payload)) as picture:
+            picture.draft("RGB", (320, 320))
+            shown = ImageOps.exif_transpose(picture).convert("RGB")
+            shown.thumbnail((320, 320))
+            return shown
+    except Exception:  # noqa: BLE001 - only for display; the prediction already succeeded
+        return prepared.preview
+
+
+def show_prediction(record: common.RunRecord, prepared: PreparedImage, original) -> None:
+    from fmnist import evaluation
+
+    probabilities = evaluation.predict_probabilities(record.job.result.model, prepared.array[None])[0]
+    top = evaluation.top_k(probabilities, 3)
+    original_column, seen_column, answer_column = st.columns([1, 1, 2])
+    original_column.image(original, caption="Your picture", width=160)
+    seen_column.image(common.upscale((prepared.array * 255).astype(np.uint8), 6), width=160,
+                      caption="What the model sees (28 × 28)" + (", inverted" if prepared.inverted else ""))
+    with answer_column:
+        label, probability = top[0]
+        st.markdown(f"### {common.class_label(label)}")
+        common.render_top_predictions(top)
+        if probability < common.LOW_CONFIDENCE:
+            st.warning(f"Low confidence ({probability:.0%}): the model is not sure. Pictures unlike "
+                       "Fashion-MNIST (busy backgrounds, several items, unusual angles) confuse it.",
+                       icon=":material/help:")
+
+
+def render_canvas(record: common.RunRecord) -> None:
+    from streamlit_drawable_canvas import st_canvas  # needs the Streamlit runtime: import in page code only
+
+    st.caption("Draw one item (a trouser, a bag, a sneaker...) in white on black, filling the square.")
+    width = st.slider("Brush size", 6, 40, 18, key="try_brush")
+    canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
+                       height=280, width=280, drawing_mode="freedraw", return_image_data=True,
+                       key="try_canvas")
+    image = canvas.image_data
+    if image is None:
+        st.info("Draw on the canvas to get a prediction.")
+        return
+    try:
+        prepared = prepare_image(image)
+    except ImageError:
+        st.info("Draw on the canvas to get a prediction.")
+        return
+    show_prediction(record, prepared, image)
+
+
+def render_upload(record: common.RunRecord) -> None:
+    upload = st.file_uploader("Upload a picture of one item (PNG, JPEG, WebP, GIF or BMP, up to 5 MB)",
+                              type=UPLOAD_TYPES, key="try_upload")
+    if upload is None:
+        return
+    payload = upload.getvalue()  # stays in memory: uploads are never written to disk
+    try:
+        prepared = prepare_image(payload)
+    except ImageError as error:
+        st.error(f"{upload.name}: {error}", icon=":material/broken_image:")
+        return
+    show_prediction(record, prepared, displayable(payload, prepared))
+
+
+def render() -> None:
+    st.title("Try it with your own pictures")
+    record = common.require_trained_model("try")
+    if record is None:
+        return
+    common.wait_for_tensorflow()
+    draw, upload = st.tabs(["Draw", "Upload"])
+    with draw:
+        render_canvas(record)
+    with upload:
+        render_upload(record)
+    st.divider()
+    st.subheader("Take it with you")
+    left, right = st.columns(2)
+    left.download_button("Download the model (.keras)", data=lambda: model_file_bytes(record),
+                         file_name=f"fmnist-{record.name.lower().replace(' ', '-')}.keras",
+                         mime="application/octet-stream", key="download_model", icon=":material/download:")
+    right.download_button("Download the run's metrics (CSV)", data=metrics_csv(record),
+                          file_name=f"fmnist-{record.name.lower().replace(' ', '-')}-metrics.csv",
+                          mime="text/csv", key="download_metrics", icon=":material/table:")
+
+
+render()
