@@ -30,6 +30,8 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -130,7 +132,7 @@ def _read_idx_file(directory: Path, base_name: str) -> np.ndarray:
             if raw[:2] == b"\x1f\x8b":
                 try:
                     raw = gzip.decompress(raw)
-                except (OSError, EOFError) as error:
+                except (OSError, EOFError, zlib.error) as error:
                     raise IdxFormatError(f"{candidate.name}: broken gzip data ({error})") from error
             return parse_idx(raw, candidate.name)
     raise DataError(f"{directory} has no {base_name}.gz or {base_name}")
@@ -142,6 +144,10 @@ def load_idx_directory(directory: str | os.PathLike) -> FashionMnist:
     if not directory.is_dir():
         raise DataError(f"{directory} is not a directory")
     arrays = {key: _read_idx_file(directory, base) for key, base in IDX_FILE_NAMES.items()}
+    for key, base in IDX_FILE_NAMES.items():
+        kind, dimensions = ("images", 3) if key.startswith("x") else ("labels", 1)
+        if arrays[key].ndim != dimensions:
+            raise IdxFormatError(f"{base}: {arrays[key].ndim} dimensions; {kind} need {dimensions}")
     for images, labels in (("x_train", "y_train"), ("x_test", "y_test")):
         if len(arrays[images]) != len(arrays[labels]):
             raise IdxFormatError(
@@ -335,7 +341,7 @@ def read_cache(cache_dir: str | os.PathLike | None = None) -> FashionMnist:
     try:
         with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in IDX_FILE_NAMES}
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
         raise DataError(f"cache {cache_file} is not a valid dataset archive ({error})") from error
     dataset = FashionMnist(**arrays, source=str(meta.get("source", "cache")),
                            official_split=bool(meta.get("official_split")))

@@ -341,6 +341,7 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
                   epochs=config.epochs, verbose=0, callbacks=[callback],
                   validation_data=validation_data, validation_batch_size=1024)
         model.train_step = type(model).train_step.__get__(model)  # a plain model again, e.g. for saving
+        model.train_function = None  # fit caches the grouped loop; drop it so a later fit builds a plain one
     else:
         callback = make_reporting_callback(on_epoch, on_batch, should_stop, steps_per_epoch)
         model.fit(scale_images(train_images, model.input_shape), encode_targets(train_labels, config.loss),
