@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import re
 import sys
 import threading
 import time
@@ -89,15 +90,28 @@ class TensorFlowWarmup:
     """Imports TensorFlow in a background thread when the server starts, so Start is instant."""
 
     def __init__(self) -> None:
+        # Keras imports pandas and Pillow. Plotly, in the script threads, looks them up in
+        # sys.modules without waiting for an import to finish, and a half-imported pandas breaks
+        # every chart drawn meanwhile: import them here, before the background import starts.
+        import pandas  # noqa: F401
+        import PIL.Image  # noqa: F401
+
         self.ready = threading.Event()
         self.error = ""
         threading.Thread(target=self._run, name="fmnist-tensorflow-warmup", daemon=True).start()
 
     def _run(self) -> None:
         try:
-            import keras  # noqa: F401 - the import is the point
+            import keras
+            import tensorflow as tf
 
-            from fmnist import evaluation, training  # noqa: F401
+            from fmnist import evaluation, training  # noqa: F401 - the import is the point
+
+            # TensorFlow starts process-lifetime helper threads on its first eager op and first
+            # tf.data iterator; a new thread inherits its creator's OS name, so start them here,
+            # not in a worker named "fmnist-train-<id>" (they would look like a leaked job forever).
+            keras.ops.convert_to_tensor(0.0)
+            list(tf.data.Dataset.range(1))
         except Exception as error:  # noqa: BLE001 - reported on the pages that need TensorFlow
             self.error = f"TensorFlow could not be loaded: {error}"
         finally:
@@ -305,6 +319,13 @@ def history_figure(curves: list[tuple[str, list[int], list[float], str]], title:
                          legend={"orientation": "h", "y": -0.25})
     figure.update_xaxes(dtick=1, rangemode="tozero")
     return figure
+
+
+def safe_file_name(name: str) -> str:
+    """An upload's name for display only: letters, digits, dots, dashes and spaces, so no markdown
+    or link can be smuggled in through it."""
+    kept = re.sub(r"[^\w. -]", "_", name)[:80]
+    return kept or "Your file"
 
 
 def upscale(image: np.ndarray, factor: int = 4) -> np.ndarray:

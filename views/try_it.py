@@ -102,7 +102,7 @@ def render_upload(record: common.RunRecord) -> None:
     try:
         prepared = prepare_image(payload)
     except ImageError as error:
-        st.error(f"{upload.name}: {error}", icon=":material/broken_image:")
+        st.error(f"{common.safe_file_name(upload.name)}: {error}", icon=":material/broken_image:")
         return
     show_prediction(record, prepared, displayable(payload, prepared))
 

@@ -1,0 +1,72 @@
+"""The Evaluate page through app.py: the way to a first model, then metrics, confusion matrix, per class, lucky bag."""
+
+import re
+
+from apptest_support import plotly_array, plotly_figure, quick_train, session_runs
+
+from fmnist.data import CLASS_NAMES
+
+EVALUATE = "views/evaluate.py"
+
+
+def percent(text: str) -> float:
+    match = re.fullmatch(r"(\d+\.\d\d)%", text)
+    assert match, text
+    return float(match.group(1)) / 100
+
+
+def test_without_a_model_it_says_so_and_offers_quick_train_and_a_link_to_train(new_session):
+    at = new_session(EVALUATE)
+
+    assert not at.exception
+    assert [title.value for title in at.title] == ["Evaluate a model"]
+    assert any(info.value.startswith("There is no trained model yet to evaluate.") for info in at.info)
+    assert not at.metric
+    assert not at.button(key="evaluate_quick_train").disabled
+    links = at.get("page_link")
+    assert [link.value for link in links] == ["Go to Train for all the settings"]
+    assert links[0].proto.page.endswith("train")
+    assert session_runs(at) == []
+
+
+def test_after_quick_train_it_shows_metrics_confusion_matrix_class_scores_and_a_lucky_bag(new_session):
+    at = new_session(EVALUATE)
+
+    quick_train(at, "evaluate")
+
+    assert not at.exception
+    assert not any(info.value.startswith("There is no trained model") for info in at.info)
+    record = session_runs(at)[-1]
+    assert record.config.epochs == 5 and record.config.preset == "seed"  # the quick train is the reference run
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert set(metrics) == {"Validation accuracy", "Validation loss", "Test accuracy", "Test loss"}
+    assert percent(metrics["Validation accuracy"]) > 0.5  # the tiny classes are learnable: chance is 0.1
+    assert percent(metrics["Test accuracy"]) > 0.5
+    assert at.selectbox(key="evaluate_run").value == record.run_id
+
+    assert [tab.label for tab in at.tabs] == ["Confusion matrix", "Per-class scores", "Lucky bag"]
+    matrix_tab, scores_tab, bag_tab = at.tabs
+    assert "confusion_matrix" in [chart.key for chart in matrix_tab.get("plotly_chart")]
+    heatmap = plotly_figure(at, "confusion_matrix")["data"][0]
+    confusion = plotly_array(heatmap["z"])
+    assert confusion.shape == (10, 10)
+    assert confusion.sum() == 100  # every test item once
+    assert abs(confusion.trace() / 100 - percent(metrics["Test accuracy"])) < 1e-9
+    assert list(heatmap["x"]) == list(CLASS_NAMES)
+
+    assert "class_scores" in [chart.key for chart in scores_tab.get("plotly_chart")]
+    bars = plotly_figure(at, "class_scores")["data"]
+    assert len(bars) == 3 and all(len(plotly_array(bar["x"])) == 10 for bar in bars)
+
+    assert any(caption.value.startswith("Draw random test items") for caption in bag_tab.caption)
+    at.number_input(key="lucky_count").set_value(7)
+    at.button(key="lucky_draw").click().run()
+
+    assert not at.exception
+    bag_tab = at.tabs[2]
+    verdicts = [markdown.value for markdown in bag_tab.markdown if "— truly " in markdown.value]
+    assert len(verdicts) == 7
+    assert len(at.session_state["lucky_indices"]) == 7
+    right = sum(verdict.startswith(":green[**Right**]") for verdict in verdicts)
+    assert f"**{right} of 7** right." in [markdown.value for markdown in bag_tab.markdown]
+    assert len(bag_tab.image) == 7

@@ -1,0 +1,160 @@
+"""The Train page through app.py: defaults, Start in a worker, live epochs, Stop, history, compare, queue."""
+
+import re
+import threading
+
+from apptest_support import (
+    progress_texts,
+    session_runs,
+    shown_texts,
+    wait_for_runs_to_end,
+    wait_for_text,
+    wait_until,
+)
+
+from fmnist.jobs import JobStatus
+from fmnist.training import TrainingConfig
+from views import common
+
+TRAIN = "views/train.py"
+
+
+def start_training(at, epochs: int, **settings):
+    """Set the epochs (and other widgets by key), press Start; return the new run record."""
+    at.number_input(key="train_epochs").set_value(epochs)
+    for key, value in settings.items():
+        at.get_by_key(key).set_value(value)
+    runs_before = len(session_runs(at))
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    runs = session_runs(at)
+    assert len(runs) == runs_before + 1
+    return runs[-1]
+
+
+def test_train_page_defaults_reproduce_the_reference_run(new_session):
+    at = new_session(TRAIN)
+
+    assert not at.exception
+    assert [title.value for title in at.title] == ["Train a network"]
+    assert at.selectbox(key="train_preset").value == "seed"
+    assert at.selectbox(key="train_loss").value == "sparse_categorical_crossentropy"
+    assert at.selectbox(key="train_optimizer").value == "rmsprop"
+    assert at.number_input(key="train_epochs").value == 5
+    assert at.slider(key="train_validation_percent").value == 20
+    assert at.select_slider(key="train_batch_size").value == 32
+    assert at.number_input(key="train_seed").value == 42
+    assert at.number_input(key="train_sample_limit").value == 0  # 0 = all training items
+    assert at.number_input(key="train_learning_rate_rmsprop").value == TrainingConfig().effective_learning_rate
+    assert not at.button(key="train_start").disabled
+    assert session_runs(at) == []
+
+
+def test_start_trains_in_a_worker_thread_and_reports_the_epoch(new_session):
+    at = new_session(TRAIN)
+
+    record = start_training(at, epochs=1)
+
+    assert record.config == TrainingConfig(epochs=1, learning_rate=TrainingConfig().effective_learning_rate)
+    assert record.job.thread.name.startswith("fmnist-training-")
+    assert record.job.thread is not threading.current_thread()
+    assert record.job.thread.is_alive() or record.job.done
+    wait_for_text(at, "Epochs done: 1/1")
+    wait_for_runs_to_end(at)
+    assert not at.exception
+    assert record.job.snapshot().status is JobStatus.FINISHED
+    assert record.job.result is not None and len(record.job.result.history) == 1
+    assert any(text.startswith("Training finished. Epochs done: 1/1") for text in progress_texts(at))
+
+
+def test_stop_ends_a_long_run_early_and_keeps_the_model(new_session):
+    at = new_session(TRAIN)
+
+    record = start_training(at, epochs=50)
+
+    assert not record.job.done, "the script waited for training instead of returning to the visitor"
+    assert at.button(key="train_start").disabled  # one run at a time per visitor
+    wait_until(at, lambda _: any(re.search(r"Epochs done: [1-9]\d*/50", text) for text in progress_texts(at)),
+               "the first epoch of 50")
+    assert any("/50" in caption.value for caption in at.sidebar.caption)  # the status follows on every page
+    at.button(key="train_stop").click().run()
+    assert not at.exception
+    wait_for_runs_to_end(at)
+
+    snapshot = record.job.snapshot()
+    assert snapshot.status is JobStatus.STOPPED
+    assert 1 <= len(snapshot.epochs) < 50
+    assert record.job.result is not None and record.job.result.stopped_early
+    assert any(text.startswith("Training stopped.") and "the model trained so far is kept" in text
+               for text in progress_texts(at))
+    assert not at.button(key="train_start").disabled
+
+
+def test_run_history_lists_runs_and_two_finished_runs_can_be_compared(new_session):
+    at = new_session(TRAIN)
+
+    first = start_training(at, epochs=1)
+    wait_for_runs_to_end(at)
+    assert [row["run"] for _, row in at.dataframe[0].value.iterrows()] == [first.name]
+    assert "Compare two runs" not in [subheader.value for subheader in at.subheader]
+
+    second = start_training(at, epochs=1, train_seed=7)
+    wait_for_runs_to_end(at)
+
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert list(table["run"]) == [second.name, first.name]
+    assert list(table["status"]) == ["finished", "finished"]
+    assert list(table["epochs"]) == ["1/1", "1/1"]
+    assert "Compare two runs" in [subheader.value for subheader in at.subheader]
+    assert at.selectbox(key="compare_first").value == first.run_id
+    assert at.selectbox(key="compare_second").value == second.run_id
+    assert {"compare_loss", "compare_accuracy"} <= {chart.key for chart in at.get("plotly_chart")}
+
+
+def test_start_waits_in_the_queue_while_the_server_slot_is_taken(new_session, monkeypatch):
+    monkeypatch.setenv("FMNIST_MAX_CONCURRENT_TRAINING", "1")
+    common.job_manager.clear()
+    at = new_session(TRAIN)
+    manager = common.job_manager()
+    assert manager.max_concurrent == 1
+    slot_holder = manager.submit(TrainingConfig(epochs=500), common.shared_dataset().get())
+    try:
+        wait_until(at, lambda _: slot_holder.snapshot().status is JobStatus.RUNNING, "another run to take the slot")
+
+        record = start_training(at, epochs=1)
+        wait_for_text(at, "Queued, position 1")
+        assert record.job.snapshot().status is JobStatus.QUEUED
+        assert not at.exception
+
+        slot_holder.request_stop()
+        wait_for_runs_to_end(at)
+        assert record.job.snapshot().status is JobStatus.FINISHED
+    finally:
+        slot_holder.request_stop()
+        slot_holder.wait(60)
+
+
+def test_settings_that_the_config_refuses_show_an_error_and_disable_start(new_session, monkeypatch):
+    # The widgets' own ranges keep every reachable value valid, so the test makes the config stricter.
+    checks = TrainingConfig.__post_init__
+
+    def refuse_seed_13(config):
+        checks(config)
+        if config.seed == 13:
+            raise ValueError("The random seed 13 is refused by this test.")
+
+    monkeypatch.setattr(TrainingConfig, "__post_init__", refuse_seed_13)
+    at = new_session(TRAIN)
+    assert not at.error
+
+    at.number_input(key="train_seed").set_value(13).run()
+
+    assert not at.exception
+    assert [error.value for error in at.error] == ["The random seed 13 is refused by this test."]
+    assert at.button(key="train_start").disabled
+    assert not any(text.startswith("Estimated time per epoch") for text in shown_texts(at))
+
+    at.number_input(key="train_seed").set_value(42).run()
+    assert not at.error
+    assert not at.button(key="train_start").disabled

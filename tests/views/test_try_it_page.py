@@ -1,0 +1,70 @@
+"""The Try it page through app.py: no model, an uploaded picture's prediction, bad uploads, the canvas tab.
+
+The drawing canvas is a custom component: AppTest renders it as an element it cannot draw on,
+so these tests only check that it loads without breaking the page; drawing is covered by the
+browser tests.
+"""
+
+import re
+
+import pytest
+from apptest_support import quick_train, session_runs, trouser_png
+
+from fmnist import preprocess
+from views import common
+
+TRY_IT = "views/try_it.py"
+CLASS_HEADINGS = {f"### {common.class_label(label)}" for label in range(10)}
+
+
+def test_without_a_model_it_says_so_and_offers_quick_train(new_session):
+    at = new_session(TRY_IT)
+
+    assert not at.exception
+    assert [title.value for title in at.title] == ["Try it with your own pictures"]
+    assert any(info.value.startswith("There is no trained model yet to try.") for info in at.info)
+    assert not at.button(key="try_quick_train").disabled
+    assert not at.file_uploader
+    assert session_runs(at) == []
+
+
+def test_an_uploaded_picture_gets_a_prediction(new_session):
+    at = new_session(TRY_IT)
+    quick_train(at, "try")
+
+    assert not at.exception
+    assert at.tabs[0].get("bidi_component")  # the drawing canvas (a custom component) loaded
+    assert "Draw on the canvas to get a prediction." in [info.value for info in at.info]
+    assert {button.key for button in at.get("download_button")} == {"download_model", "download_metrics"}
+
+    at.file_uploader(key="try_upload").set_value(("trouser.png", trouser_png(), "image/png")).run()
+
+    assert not at.exception
+    assert not at.error
+    headings = [markdown.value for markdown in at.markdown if markdown.value.startswith("### ")]
+    assert len(headings) == 1 and headings[0] in CLASS_HEADINGS
+    captions = [caption for image in at.tabs[1].image for caption in image.captions]
+    assert captions == ["Your picture", "What the model sees (28 × 28), inverted"]
+    top = [text for text in (bar.text for bar in at.tabs[1].get("progress")) if re.search(r": \d+\.\d%$", text)]
+    assert len(top) == 3
+    assert headings[0] == f"### {top[0].rsplit(': ', 1)[0]}"  # the heading is the most likely class
+
+
+@pytest.mark.parametrize("name, payload, message", [
+    ("notes.png", b"this is a text file, not a picture\n", preprocess.UNREADABLE_MESSAGE),
+    ("cut-short.png", trouser_png()[:120], preprocess.DAMAGED_MESSAGE),
+    ("empty.png", b"", "The file is empty: it contains no bytes."),
+], ids=["text-bytes", "truncated-png", "zero-bytes"])
+def test_a_bad_upload_gets_a_plain_error_message_and_no_exception(new_session, name, payload, message):
+    at = new_session(TRY_IT)
+    quick_train(at, "try")
+
+    at.file_uploader(key="try_upload").set_value((name, payload, "image/png")).run()
+
+    assert not at.exception
+    assert [error.value for error in at.error] == [f"{name}: {message}"]
+    assert not [markdown for markdown in at.markdown if markdown.value.startswith("### ")]
+    assert "Traceback" not in " ".join(error.value for error in at.error)
+
+    at.file_uploader(key="try_upload").set_value(("trouser.png", trouser_png(), "image/png")).run()
+    assert not at.exception and not at.error  # the page recovers with the next picture
