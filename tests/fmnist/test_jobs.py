@@ -1,0 +1,340 @@
+"""Tests for fmnist.jobs: the concurrency cap, the queue, Stop, abandonment and failures.
+
+Jobs train for real on the conftest's ``tiny_dataset``; a gate around ``train`` holds a job in
+its slot until the test lets it go, so who runs and who waits is decided by the test, not by timing.
+"""
+
+import dataclasses
+import threading
+import time
+import types
+
+import numpy as np
+import pytest
+
+from fmnist import jobs
+from fmnist.training import EpochReport, TrainingConfig
+
+WAIT_SECONDS = 60
+SHORT = TrainingConfig(epochs=2)
+LONG = TrainingConfig(epochs=500)
+
+
+def wait_until(condition, timeout: float = WAIT_SECONDS, message: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(0.01)
+
+
+def training_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("fmnist-training-")]
+
+
+def finish(*started_jobs: jobs.TrainingJob) -> None:
+    for job in started_jobs:
+        assert job.wait(WAIT_SECONDS), f"job {job.job_id} did not end"
+        job.thread.join(WAIT_SECONDS)
+        assert not job.thread.is_alive()
+
+
+@pytest.fixture(autouse=True)
+def no_training_thread_outlives_a_test():
+    yield
+    deadline = time.monotonic() + WAIT_SECONDS
+    for thread in training_threads():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    assert training_threads() == []
+
+
+class Gate:
+    """Replaces ``jobs.train``: each call waits for ``release``, then trains (for real by default)."""
+
+    def __init__(self, monkeypatch, seconds_per_poll: float = 0.0, real: bool = True) -> None:
+        self.release = threading.Event()
+        self.calls = 0
+        self.spans: dict[int, tuple[float, float]] = {}
+        self._real_train = jobs.train
+        self._seconds_per_poll = seconds_per_poll
+        self._real = real
+        self._lock = threading.Lock()
+        monkeypatch.setattr(jobs, "train", self)
+
+    def __call__(self, config, dataset, on_epoch=None, on_batch=None, should_stop=None):
+        with self._lock:
+            self.calls += 1
+        assert self.release.wait(WAIT_SECONDS), "the test never opened the gate"
+        started = time.monotonic()
+        if self._real:
+            def slowed_should_stop() -> bool:
+                time.sleep(self._seconds_per_poll)
+                return should_stop()
+            result = self._real_train(config, dataset, on_epoch=on_epoch, on_batch=on_batch,
+                                      should_stop=slowed_should_stop if self._seconds_per_poll else should_stop)
+        else:
+            result = types.SimpleNamespace(stopped_early=False, history=[])
+        self.spans[config.seed] = (started, time.monotonic())
+        return result
+
+
+def test_cap_of_one_runs_one_job_and_queues_the_other(monkeypatch, tiny_dataset):
+    gate = Gate(monkeypatch)
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    first = manager.submit(dataclasses.replace(SHORT, seed=1), tiny_dataset)
+    second = manager.submit(dataclasses.replace(SHORT, seed=2), tiny_dataset)
+    wait_until(lambda: first.snapshot().status is jobs.JobStatus.RUNNING, message="the first job to run")
+    time.sleep(0.2)  # give the second job every chance to (wrongly) start
+    assert second.snapshot().status is jobs.JobStatus.QUEUED
+    assert second.snapshot().queue_position == 1
+    assert first.snapshot().queue_position == 0
+    assert manager.counts() == (1, 1)
+    assert gate.calls == 1
+
+    gate.release.set()
+    finish(first, second)
+    for job in (first, second):
+        snapshot = job.snapshot()
+        assert snapshot.status is jobs.JobStatus.FINISHED
+        assert job.result is not None and not job.result.stopped_early
+        assert len(job.result.history) == 2
+        assert list(snapshot.epochs) == job.result.history
+        assert snapshot.eta_seconds() is None
+    assert gate.spans[2][0] >= gate.spans[1][1], "the second job trained only after the first had finished"
+    assert manager.counts() == (0, 0)
+
+
+def test_queue_is_first_come_first_served_and_the_cap_is_respected(monkeypatch, tiny_dataset):
+    gate = Gate(monkeypatch, real=False)
+    manager = jobs.JobManager(max_concurrent=2, abandon_after_seconds=WAIT_SECONDS)
+    submitted = [manager.submit(dataclasses.replace(SHORT, seed=seed), tiny_dataset) for seed in range(5)]
+    wait_until(lambda: manager.counts() == (2, 3), message="two running, three waiting")
+    assert [job.snapshot().status for job in submitted[:2]] == [jobs.JobStatus.RUNNING] * 2
+    assert [job.snapshot().queue_position for job in submitted] == [0, 0, 1, 2, 3]
+    gate.release.set()
+    finish(*submitted)
+    assert [job.snapshot().status for job in submitted] == [jobs.JobStatus.FINISHED] * 5
+    starts = [gate.spans[seed][0] for seed in range(5)]
+    assert starts[2] <= starts[3] <= starts[4]
+
+
+def test_stop_on_a_running_job_keeps_its_history(monkeypatch, tiny_dataset):
+    gate = Gate(monkeypatch, seconds_per_poll=0.02)
+    gate.release.set()
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    job = manager.submit(LONG, tiny_dataset)
+    wait_until(lambda: len(job.snapshot().epochs) >= 2, message="two finished epochs")
+    running = job.snapshot()
+    assert running.status is jobs.JobStatus.RUNNING and not running.stop_requested
+    assert running.current_epoch >= 2 and running.total_epochs == 500
+    job.request_stop()
+    finish(job)
+    stopped = job.snapshot()
+    assert stopped.status is jobs.JobStatus.STOPPED
+    assert stopped.stop_requested
+    assert 2 <= len(stopped.epochs) < 500
+    assert job.result is not None and job.result.stopped_early
+    assert list(stopped.epochs) == job.result.history
+    assert manager.counts() == (0, 0)
+
+
+def test_stop_on_a_queued_job_ends_it_without_training(monkeypatch, tiny_dataset):
+    gate = Gate(monkeypatch)
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    first = manager.submit(SHORT, tiny_dataset)
+    second = manager.submit(SHORT, tiny_dataset)
+    wait_until(lambda: first.snapshot().status is jobs.JobStatus.RUNNING, message="the first job to run")
+    second.request_stop()
+    assert second.wait(5), "a queued job leaves the queue at once"
+    assert second.snapshot().status is jobs.JobStatus.STOPPED
+    assert second.snapshot().queue_position == 0
+    assert second.result is None and second.snapshot().epochs == ()
+    assert manager.counts() == (1, 0)
+    assert first.snapshot().status is jobs.JobStatus.RUNNING
+    gate.release.set()
+    finish(first, second)
+    assert first.snapshot().status is jobs.JobStatus.FINISHED
+    assert gate.calls == 1
+
+
+def test_a_job_without_heartbeats_is_stopped_and_gives_its_slot_back(monkeypatch, tiny_dataset):
+    gate = Gate(monkeypatch, seconds_per_poll=0.02)
+    gate.release.set()
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=1)
+    abandoned = manager.submit(LONG, tiny_dataset)
+    waiting = manager.submit(SHORT, tiny_dataset)
+    kept_alive_until = time.monotonic() + 1.6
+    while True:  # heartbeats keep both alive past abandon_after_seconds
+        last_heartbeat = time.monotonic()
+        abandoned.heartbeat()
+        waiting.heartbeat()
+        if last_heartbeat > kept_alive_until:
+            break
+        time.sleep(0.1)
+    assert abandoned.snapshot().status is jobs.JobStatus.RUNNING
+    assert not abandoned.snapshot().stop_requested
+    assert waiting.snapshot().status is jobs.JobStatus.QUEUED
+
+    wait_until(lambda: (waiting.heartbeat(), abandoned.done)[1], message="the abandoned job to stop")
+    assert time.monotonic() - last_heartbeat >= 1, "stopped only after a full second without heartbeats"
+    assert abandoned.snapshot().status is jobs.JobStatus.STOPPED
+    assert 1 <= len(abandoned.snapshot().epochs) < 500
+    wait_until(lambda: (waiting.heartbeat(), waiting.done)[1], message="the waiting job to finish")
+    finish(abandoned, waiting)
+    assert waiting.snapshot().status is jobs.JobStatus.FINISHED
+    assert manager.counts() == (0, 0)
+
+
+def test_a_queued_job_without_heartbeats_leaves_the_queue(monkeypatch, tiny_dataset):
+    gate = Gate(monkeypatch, real=False)
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=0.5)
+    holder = manager.submit(SHORT, tiny_dataset)
+    forgotten = manager.submit(SHORT, tiny_dataset)
+    wait_until(lambda: (holder.heartbeat(), forgotten.done)[1], message="the forgotten job to leave the queue")
+    assert forgotten.snapshot().status is jobs.JobStatus.STOPPED
+    assert gate.calls == 1
+    gate.release.set()
+    finish(holder, forgotten)
+    assert holder.snapshot().status is jobs.JobStatus.FINISHED
+
+
+def test_a_failing_job_reports_its_error_and_frees_its_slot(tiny_dataset):
+    broken = dataclasses.replace(tiny_dataset, x_train=tiny_dataset.x_train[:, :20, :20])
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    failing = manager.submit(SHORT, broken)
+    healthy = manager.submit(SHORT, tiny_dataset)
+    finish(failing, healthy)
+    snapshot = failing.snapshot()
+    assert snapshot.status is jobs.JobStatus.FAILED
+    assert "reshape" in snapshot.error
+    assert failing.result is None
+    assert healthy.snapshot().status is jobs.JobStatus.FINISHED
+    assert manager.counts() == (0, 0)
+
+
+@pytest.mark.parametrize(("error", "message"), [
+    (RuntimeError("the disk is full"), "RuntimeError: the disk is full"),
+    (ValueError("The batch size is too large for this dataset."), "The batch size is too large for this dataset."),
+])
+def test_a_failing_job_shows_value_errors_as_they_are_and_names_other_errors(monkeypatch, tiny_dataset, error,
+                                                                             message):
+    def failing_train(*arguments, **keywords):
+        raise error
+
+    monkeypatch.setattr(jobs, "train", failing_train)
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    job = manager.submit(SHORT, tiny_dataset)
+    finish(job)
+    assert job.snapshot().status is jobs.JobStatus.FAILED
+    assert job.snapshot().error == message
+    assert manager.counts() == (0, 0)
+
+
+def test_snapshots_stay_responsive_while_a_job_waits_for_a_slot(monkeypatch, tiny_dataset):
+    """Reading a queued job's snapshot while its thread checks the queue must not deadlock.
+
+    The queue position is made slow and wakes the waiting thread first: if ``snapshot`` held the
+    job's lock while asking the manager (whose lock the waiting thread holds while it asks the job
+    whether to give up), the two threads would wait for each other forever.
+    """
+    gate = Gate(monkeypatch, real=False)
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    holder = manager.submit(SHORT, tiny_dataset)
+    queued = manager.submit(SHORT, tiny_dataset)
+    wait_until(lambda: manager.counts() == (1, 1), message="one running, one waiting")
+    real_queue_position = manager.queue_position
+
+    def slow_queue_position(job: jobs.TrainingJob) -> int:
+        manager.wake_waiters()
+        time.sleep(0.2)
+        return real_queue_position(job)
+
+    monkeypatch.setattr(manager, "queue_position", slow_queue_position)
+    snapshots: list[jobs.JobSnapshot] = []
+    reader = threading.Thread(target=lambda: snapshots.append(queued.snapshot()), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():
+        pytest.fail("snapshot() deadlocked with the waiting job's thread")
+    assert snapshots[0].status is jobs.JobStatus.QUEUED and snapshots[0].queue_position == 1
+    gate.release.set()
+    finish(holder, queued)
+
+
+def test_no_training_thread_is_left_after_jobs_end(monkeypatch, tiny_dataset):
+    Gate(monkeypatch, real=False).release.set()
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    submitted = [manager.submit(SHORT, tiny_dataset) for _ in range(3)]
+    names = {job.thread.name for job in submitted}
+    assert names == {f"fmnist-training-{job.job_id}" for job in submitted}
+    finish(*submitted)
+    assert not any(thread.name in names for thread in threading.enumerate())
+
+
+def test_manager_settings_come_from_arguments_or_the_environment(monkeypatch):
+    with pytest.raises(ValueError, match=r"At least one training job must be allowed to run\."):
+        jobs.JobManager(max_concurrent=0)
+    monkeypatch.setenv("FMNIST_MAX_CONCURRENT_TRAINING", "3")
+    monkeypatch.setenv("FMNIST_ABANDON_AFTER_SECONDS", "2.5")
+    manager = jobs.JobManager()
+    assert (manager.max_concurrent, manager.abandon_after_seconds) == (3, 2.5)
+    monkeypatch.delenv("FMNIST_MAX_CONCURRENT_TRAINING")
+    monkeypatch.delenv("FMNIST_ABANDON_AFTER_SECONDS")
+    monkeypatch.setattr(jobs.os, "cpu_count", lambda: 7)
+    manager = jobs.JobManager()
+    assert (manager.max_concurrent, manager.abandon_after_seconds) == (7, 15)
+
+
+def test_only_queued_and_running_are_active():
+    assert {status for status in jobs.JobStatus if status.is_active} == {jobs.JobStatus.QUEUED, jobs.JobStatus.RUNNING}
+
+
+def epoch_report(epoch: int, seconds: float, complete: bool = True) -> EpochReport:
+    return EpochReport(epoch=epoch, loss=1.0, accuracy=0.5, val_loss=1.0, val_accuracy=0.5, seconds=seconds,
+                       complete=complete)
+
+
+def snapshot_with(**changes) -> jobs.JobSnapshot:
+    values = {"job_id": 1, "status": jobs.JobStatus.RUNNING, "queue_position": 0, "epochs": (), "current_epoch": 1,
+              "epoch_fraction": 0.0, "seconds_in_epoch": 0.0, "total_epochs": 4, "error": "",
+              "stop_requested": False}
+    values.update(changes)
+    return jobs.JobSnapshot(**values)
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    pytest.param({"status": jobs.JobStatus.QUEUED}, None, id="queued"),
+    pytest.param({"status": jobs.JobStatus.FINISHED, "epoch_fraction": 0.5, "seconds_in_epoch": 1}, None,
+                 id="finished"),
+    pytest.param({}, None, id="no-pace-yet"),
+    pytest.param({"epoch_fraction": 0.03, "seconds_in_epoch": 1}, None, id="too-early-to-tell"),
+    pytest.param({"epoch_fraction": 0.5, "seconds_in_epoch": 2}, 2 + 3 * 4, id="half-way-through-epoch-1"),
+    pytest.param({"current_epoch": 3, "epochs": (epoch_report(1, 3), epoch_report(2, 5)), "seconds_in_epoch": 1},
+                 3 + 1 * 4, id="from-finished-epochs"),
+    pytest.param({"current_epoch": 2, "epochs": (epoch_report(1, 2), epoch_report(2, 30, complete=False)),
+                  "seconds_in_epoch": 0.5}, 1.5 + 2 * 2, id="incomplete-epochs-ignored"),
+    pytest.param({"current_epoch": 4, "epoch_fraction": 0.9, "seconds_in_epoch": 9.9}, pytest.approx(1.1),
+                 id="last-epoch"),
+    pytest.param({"current_epoch": 2, "epochs": (epoch_report(1, 2),), "seconds_in_epoch": 5}, 2 * 2,
+                 id="slower-than-usual"),
+])
+def test_eta_seconds(changes, expected):
+    eta = snapshot_with(**changes).eta_seconds()
+    if expected is None:
+        assert eta is None
+    else:
+        assert eta == pytest.approx(expected)
+        assert eta >= 0
+
+
+def test_snapshot_is_immutable_and_reports_total_epochs(monkeypatch, tiny_dataset):
+    Gate(monkeypatch, real=False).release.set()
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    job = manager.submit(TrainingConfig(epochs=7), tiny_dataset)
+    finish(job)
+    snapshot = job.snapshot()
+    assert snapshot.total_epochs == 7 and snapshot.job_id == job.job_id
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snapshot.status = jobs.JobStatus.RUNNING
+    assert isinstance(snapshot.epochs, tuple)
+    assert np.isfinite(snapshot.seconds_in_epoch)

@@ -1,0 +1,269 @@
+"""Tests for fmnist.training: the configuration's checks, the split, and the fast engine against plain ``fit``.
+
+Training runs on the conftest's ``tiny_dataset`` (600 images): a couple of seconds per run.
+"""
+
+import dataclasses
+import math
+
+import keras
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+
+from fmnist import evaluation, training
+
+ENGINE_TOLERANCE = 1e-3
+"""The fast engine must give plain ``fit``'s per-epoch metrics to this precision."""
+
+
+@pytest.fixture(scope="module")
+def train_once(tiny_dataset):
+    """Train ``tiny_dataset`` once per configuration in this module; callers must not change the model."""
+    runs: dict[training.TrainingConfig, training.TrainingResult] = {}
+
+    def run(config: training.TrainingConfig) -> training.TrainingResult:
+        if config not in runs:
+            runs[config] = training.train(config, tiny_dataset)
+        return runs[config]
+    return run
+
+
+def metrics(history: list[training.EpochReport]) -> np.ndarray:
+    """(epochs, 4): loss, accuracy, val_loss, val_accuracy."""
+    return np.array([[report.loss, report.accuracy, report.val_loss, report.val_accuracy] for report in history])
+
+
+def validation_arrays(dataset, result: training.TrainingResult) -> tuple[np.ndarray, np.ndarray]:
+    indices = result.split.validation_indices
+    return dataset.x_train[indices], dataset.y_train[indices]
+
+
+# --------------------------------------------------------------------------- configuration
+
+def test_defaults_reproduce_the_reference_run():
+    config = training.TrainingConfig()
+    assert (config.preset, config.loss, config.optimizer) == ("seed", "sparse_categorical_crossentropy", "rmsprop")
+    assert config.effective_learning_rate == pytest.approx(0.001)
+    assert (config.epochs, config.batch_size, config.validation_fraction, config.seed) == (5, 32, 0.2, 42)
+    assert config.sample_limit is None and config.stratify is False and config.fast is True
+
+
+def test_configuration_is_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        training.TrainingConfig().epochs = 3
+
+
+def test_effective_learning_rate_follows_the_optimizer_unless_given():
+    assert training.TrainingConfig(optimizer="sgd").effective_learning_rate == pytest.approx(0.01)
+    assert training.TrainingConfig(optimizer="sgd", learning_rate=0.5).effective_learning_rate == pytest.approx(0.5)
+
+
+def test_describe_names_the_choices():
+    assert training.TrainingConfig(sample_limit=3000).describe() == (
+        "seed, sparse categorical crossentropy, rmsprop lr 0.001, 5 ep, batch 32, val 20%, 3,000 samples")
+
+
+def test_numpy_integers_are_accepted():
+    config = training.TrainingConfig(epochs=np.int64(3), batch_size=np.int32(64), sample_limit=np.int64(100))
+    assert config.epochs == 3
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"epochs": 0}, r"Epochs must be a whole number from 1 to 500, not 0\."),
+    ({"epochs": 501}, r"Epochs must be a whole number from 1 to 500, not 501\."),
+    ({"epochs": 2.5}, r"Epochs must be a whole number from 1 to 500, not 2\.5\."),
+    ({"epochs": True}, r"Epochs must be a whole number from 1 to 500, not True\."),
+    ({"batch_size": 0}, r"The batch size must be a whole number from 1 to 8192, not 0\."),
+    ({"batch_size": 8193}, r"The batch size must be a whole number from 1 to 8192"),
+    ({"validation_fraction": 0}, r"The validation split must be between 1% and 90% of the training data, not 0\."),
+    ({"validation_fraction": 0.95}, r"The validation split must be between 1% and 90%"),
+    ({"validation_fraction": math.nan}, r"The validation split must be between 1% and 90%"),
+    ({"learning_rate": -1}, r"The learning rate must be a number above 0 and at most 10, not -1\."),
+    ({"learning_rate": 0}, r"The learning rate must be a number above 0"),
+    ({"learning_rate": math.nan}, r"The learning rate must be a number above 0 and at most 10, not nan\."),
+    ({"learning_rate": math.inf}, r"The learning rate must be a number above 0"),
+    ({"learning_rate": "0.1"}, r"The learning rate must be a number above 0"),
+    ({"sample_limit": 0}, r"The training-sample limit must be a positive whole number, not 0\."),
+    ({"sample_limit": 2.5}, r"The training-sample limit must be a positive whole number"),
+    ({"loss": "hinge"}, r"Unknown loss 'hinge'; choose one of sparse_categorical_crossentropy, "),
+    ({"preset": "resnet"}, r"Unknown model preset 'resnet'; choose one of seed, mlp, cnn\."),
+    ({"optimizer": "adagrad"}, r"Unknown optimizer 'adagrad'; choose one of rmsprop, adam, sgd\."),
+    ({"seed": -1}, r"The random seed must be a whole number from 0 to 2147483647, not -1\."),
+    ({"seed": 2**31}, r"The random seed must be a whole number from 0 to 2147483647"),
+    ({"seed": 4.2}, r"The random seed must be a whole number"),
+], ids=lambda value: repr(value) if isinstance(value, dict) else "")
+def test_invalid_configuration_is_a_value_error_people_understand(changes, message):
+    with pytest.raises(ValueError, match=message):
+        training.TrainingConfig(**changes)
+
+
+# --------------------------------------------------------------------------- split
+
+@pytest.mark.parametrize(("fraction", "seed"), [(0.2, 42), (0.35, 7)])
+def test_split_is_sklearn_train_test_split_on_the_indices(tiny_dataset, fraction, seed):
+    config = training.TrainingConfig(validation_fraction=fraction, seed=seed)
+    split = training.split_training_data(config, tiny_dataset.y_train)
+    expected_train, expected_validation = train_test_split(
+        np.arange(len(tiny_dataset.y_train)), test_size=fraction, random_state=seed)
+    np.testing.assert_array_equal(split.train_indices, expected_train)
+    np.testing.assert_array_equal(split.validation_indices, expected_validation)
+
+
+def test_sample_limit_keeps_the_first_training_indices_and_the_whole_validation_set(tiny_dataset):
+    full = training.split_training_data(training.TrainingConfig(), tiny_dataset.y_train)
+    limited = training.split_training_data(training.TrainingConfig(sample_limit=100), tiny_dataset.y_train)
+    np.testing.assert_array_equal(limited.train_indices, full.train_indices[:100])
+    np.testing.assert_array_equal(limited.validation_indices, full.validation_indices)
+    larger = training.split_training_data(training.TrainingConfig(sample_limit=10_000), tiny_dataset.y_train)
+    np.testing.assert_array_equal(larger.train_indices, full.train_indices)
+
+
+def test_stratified_validation_is_balanced_per_class(tiny_dataset):
+    labels = tiny_dataset.y_train  # 60 of each class
+    plain = training.split_training_data(training.TrainingConfig(), labels)
+    stratified = training.split_training_data(training.TrainingConfig(stratify=True), labels)
+    assert len(set(np.bincount(labels[plain.validation_indices], minlength=10))) > 1, "control: not balanced by luck"
+    np.testing.assert_array_equal(np.bincount(labels[stratified.validation_indices], minlength=10), [12] * 10)
+    assert len(np.intersect1d(stratified.train_indices, stratified.validation_indices)) == 0
+
+
+def test_impossible_splits_are_explained():
+    with pytest.raises(ValueError, match=r"The dataset needs at least two training images\."):
+        training.split_training_data(training.TrainingConfig(), np.array([3], dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"Cannot split 4 images with a 20% validation share"):
+        training.split_training_data(training.TrainingConfig(stratify=True), np.array([0, 1, 2, 3], dtype=np.uint8))
+
+
+# --------------------------------------------------------------------------- helpers
+
+def test_scale_images_shapes_for_each_input_and_scales_to_unit_range():
+    images = np.array([[[0] * 28] * 28, [[255] * 28] * 28], dtype=np.uint8)
+    flat = training.scale_images(images, (None, 784))
+    assert flat.shape == (2, 784) and flat.dtype == np.float32
+    assert flat[0].max() == 0.0 and flat[1].min() == 1.0
+    assert training.scale_images(images, (None, 28, 28, 1)).shape == (2, 28, 28, 1)
+
+
+def test_encode_targets_one_hot_only_for_the_losses_that_need_it():
+    labels = np.array([0, 9, 3], dtype=np.uint8)
+    sparse = training.encode_targets(labels, "sparse_categorical_crossentropy")
+    np.testing.assert_array_equal(sparse, [0, 9, 3])
+    assert sparse.dtype == np.int32
+    for loss in ("categorical_crossentropy", "mean_squared_error"):
+        one_hot = training.encode_targets(labels, loss)
+        assert one_hot.shape == (3, 10) and one_hot.dtype == np.float32
+        np.testing.assert_array_equal(one_hot.argmax(axis=1), labels)
+        np.testing.assert_array_equal(one_hot.sum(axis=1), 1)
+
+
+def test_estimated_epoch_time_grows_with_work():
+    estimate = training.estimate_epoch_seconds
+    base = training.TrainingConfig()
+    assert estimate(base, 60_000) > estimate(base, 6_000) > 0
+    assert estimate(training.TrainingConfig(sample_limit=1000), 60_000) < estimate(base, 60_000)
+    assert estimate(training.TrainingConfig(fast=False), 60_000) > estimate(base, 60_000)
+    assert estimate(training.TrainingConfig(preset="cnn"), 60_000) > estimate(base, 60_000)
+
+
+# --------------------------------------------------------------------------- train()
+
+def test_train_reports_every_epoch_and_batch_progress(tiny_dataset):
+    epochs: list[training.EpochReport] = []
+    batches: list[tuple[int, float]] = []
+    result = training.train(training.TrainingConfig(epochs=2), tiny_dataset, on_epoch=epochs.append,
+                            on_batch=lambda epoch, fraction: batches.append((epoch, fraction)))
+    assert [report.epoch for report in epochs] == [1, 2]
+    assert all(isinstance(report, training.EpochReport) for report in epochs)
+    assert result.history == epochs
+    for report in epochs:
+        assert report.complete
+        assert report.seconds > 0
+        assert all(math.isfinite(value) for value in (report.loss, report.accuracy, report.val_loss))
+    assert epochs[-1].val_accuracy > 0.5, "tiny patterns are learnable: far above the 0.1 of chance"
+    assert epochs[-1].loss < epochs[0].loss
+    assert (1, 0.0) in batches and (2, 0.0) in batches
+    assert all(epoch in (1, 2) and 0.0 <= fraction <= 1.0 for epoch, fraction in batches)
+    assert result.stopped_early is False
+    assert result.config.epochs == 2 and result.seconds > 0
+    assert len(result.split.train_indices) == 480 and len(result.split.validation_indices) == 120
+
+
+def test_should_stop_ends_the_run_early_with_a_usable_model(tiny_dataset):
+    polls = []
+    result = training.train(training.TrainingConfig(epochs=5), tiny_dataset,
+                            should_stop=lambda: polls.append(1) or True)
+    assert result.stopped_early is True
+    assert 1 <= len(result.history) < 5
+    assert len(polls) == len(result.history)
+    probabilities = evaluation.predict_probabilities(result.model, tiny_dataset.x_test)
+    assert probabilities.shape == (100, 10) and np.isfinite(probabilities).all()
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
+def test_stop_part_way_through_an_epoch_marks_it_incomplete(tiny_dataset, monkeypatch, fast):
+    monkeypatch.setattr(training, "steps_per_group_for", lambda config: 4)  # several groups per epoch
+    polls = []
+    result = training.train(training.TrainingConfig(epochs=3, fast=fast), tiny_dataset,
+                            should_stop=lambda: polls.append(1) or len(polls) >= 2)
+    assert result.stopped_early is True
+    assert len(result.history) == 1
+    assert result.history[0].complete is False
+
+
+@pytest.mark.parametrize(("sample_limit", "batch_size", "steps_per_group"), [
+    pytest.param(None, 32, None, id="480-samples-one-group-per-epoch"),
+    pytest.param(470, 32, None, id="partial-last-batch"),
+    pytest.param(470, 32, 4, id="partial-last-batch-groups-of-4"),
+    pytest.param(None, 512, None, id="batch-larger-than-the-data"),
+])
+def test_fast_engine_matches_plain_fit(tiny_dataset, train_once, monkeypatch, sample_limit, batch_size,
+                                      steps_per_group):
+    config = training.TrainingConfig(epochs=2, sample_limit=sample_limit, batch_size=batch_size)
+    plain = train_once(dataclasses.replace(config, fast=False))
+    if steps_per_group:
+        monkeypatch.setattr(training, "steps_per_group_for", lambda config: steps_per_group)
+        fast = training.train(config, tiny_dataset)
+    else:
+        fast = train_once(config)
+    assert metrics(fast.history).shape == (2, 4)
+    np.testing.assert_allclose(metrics(fast.history), metrics(plain.history), rtol=0, atol=ENGINE_TOLERANCE)
+
+
+def test_control_another_seed_changes_the_metrics_beyond_the_tolerance(train_once):
+    """Without this, matching within ``ENGINE_TOLERANCE`` could be luck: the metrics must be seed-sensitive."""
+    config = training.TrainingConfig(epochs=2, fast=False)
+    first, other = train_once(config), train_once(dataclasses.replace(config, seed=43))
+    assert np.abs(metrics(first.history) - metrics(other.history)).max() > 10 * ENGINE_TOLERANCE
+
+
+def test_categorical_and_sparse_crossentropy_train_alike(train_once):
+    sparse = train_once(training.TrainingConfig(epochs=2))
+    categorical = train_once(training.TrainingConfig(epochs=2, loss="categorical_crossentropy"))
+    np.testing.assert_allclose(metrics(categorical.history), metrics(sparse.history), rtol=0, atol=ENGINE_TOLERANCE)
+
+
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy", "mean_squared_error"])
+def test_reported_validation_loss_is_the_loss_of_the_final_model(tiny_dataset, train_once, loss):
+    result = train_once(training.TrainingConfig(epochs=2, loss=loss))
+    images, labels = validation_arrays(tiny_dataset, result)
+    probabilities = evaluation.predict_probabilities(result.model, images)
+    assert result.history[-1].val_loss == pytest.approx(evaluation.compute_loss(probabilities, labels, loss), abs=1e-4)
+    assert result.history[-1].val_accuracy == pytest.approx(np.mean(probabilities.argmax(axis=1) == labels), abs=1e-6)
+    assert result.history[-1].val_accuracy > 0.3
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+def test_trained_model_saves_loads_and_trains_as_a_plain_model(tiny_dataset, tmp_path):
+    result = training.train(training.TrainingConfig(epochs=1), tiny_dataset)
+    model = result.model
+    assert model.train_step.__func__ is type(model).train_step, "the engine restores Keras' own train_step"
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    images = tiny_dataset.x_test
+    np.testing.assert_allclose(evaluation.predict_probabilities(loaded, images),
+                               evaluation.predict_probabilities(model, images), rtol=0, atol=1e-6)
+    scaled = training.scale_images(tiny_dataset.x_train[:64], model.input_shape)
+    history = model.fit(scaled, tiny_dataset.y_train[:64].astype(np.int32), epochs=1, batch_size=32, verbose=0)
+    assert math.isfinite(history.history["loss"][0])
