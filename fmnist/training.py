@@ -6,7 +6,9 @@ several times faster. Plain ``fit`` spends most of its time on per-step overhead
 callbacks, but feeds it groups of batch *indices* and runs each group's steps in one
 XLA-compiled loop that gathers the batches from the in-memory images. The shuffle is the very
 permutation Keras' own array adapter draws, so the batches, their order and the arithmetic
-are the same.
+are the same: for the seed preset the per-epoch metrics equal plain ``fit``'s (to about 1e-7).
+Presets with dropout draw their masks in a different order inside the loop, so their numbers
+differ slightly from plain ``fit`` (by up to about 0.01) while being just as reproducible.
 
 Keras is imported lazily: the configuration and its checks are usable before TensorFlow has
 loaded (the UI validates input while TensorFlow is still starting).
@@ -278,7 +280,8 @@ def steps_per_group_for(config: TrainingConfig) -> int:
     return max(1, int(GROUP_SECONDS / max(step_seconds, 1e-9)))
 
 
-def _install_grouped_train_step(model: keras.Model, images: np.ndarray, labels: np.ndarray, loss: str) -> None:
+def _install_grouped_train_step(model: keras.Model, images: np.ndarray, labels: np.ndarray, loss: str,
+                                xla: bool) -> None:
     """Make ``model.fit`` take groups of index batches and run their steps in one compiled loop."""
     import tensorflow as tf
 
@@ -305,7 +308,10 @@ def _install_grouped_train_step(model: keras.Model, images: np.ndarray, labels: 
         tf.while_loop(lambda step: step < step_count, run_one_step, (tf.constant(0),))
         return model.get_metrics_result()
 
-    model.train_step = grouped_train_step
+    # Only the step loop is XLA-compiled (when that helps the preset): validation and
+    # prediction keep Keras' plain functions, which start faster.
+    model.train_step = tf.function(grouped_train_step, jit_compile=xla, reduce_retracing=True) if xla \
+        else grouped_train_step
 
 
 def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener | None = None,
@@ -323,7 +329,7 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     keras.utils.set_random_seed(config.seed)
     model = preset.build()
     model.compile(optimizer=models.make_optimizer(config.optimizer, config.effective_learning_rate),
-                  loss=config.loss, metrics=["accuracy"], jit_compile=preset.compile_with_xla if config.fast else "auto")
+                  loss=config.loss, metrics=["accuracy"], jit_compile=False if config.fast else "auto")
 
     train_images = dataset.x_train[split.train_indices]
     train_labels = dataset.y_train[split.train_indices]
@@ -336,7 +342,7 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
         callback = make_reporting_callback(
             on_epoch, on_batch, should_stop, steps_per_epoch,
             group_sizes=_group_sizes(len(train_images), config.batch_size, steps_per_group))
-        _install_grouped_train_step(model, train_images, train_labels, config.loss)
+        _install_grouped_train_step(model, train_images, train_labels, config.loss, preset.compile_with_xla)
         model.fit(_index_group_dataset(len(train_images), config.batch_size, steps_per_group),
                   epochs=config.epochs, verbose=0, callbacks=[callback],
                   validation_data=validation_data, validation_batch_size=1024)
@@ -349,3 +355,15 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
                   validation_data=validation_data)
     return TrainingResult(config=config, model=model, history=list(callback.reports), split=split,
                           stopped_early=callback.stopped_by_request, seconds=time.perf_counter() - started)
+
+
+def warm_up() -> None:
+    """Train the seed preset on 64 blank images for one epoch, so TensorFlow's one-time set-up
+    (kernels, the XLA service, tracing machinery) is paid before a user's first run."""
+    from fmnist.data import FashionMnist
+
+    blank_images = np.zeros((64, 28, 28), dtype=np.uint8)
+    labels = np.arange(64, dtype=np.uint8) % NUM_CLASSES
+    dataset = FashionMnist(blank_images, labels, blank_images[:10], labels[:10], source="warm-up",
+                           official_split=False)
+    train(TrainingConfig(epochs=1, validation_fraction=0.25), dataset)

@@ -14,6 +14,9 @@ from fmnist.preprocess import ImageError, PreparedImage, prepare_image
 from views import common
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
+PICTURE_WIDTH = 160
+"""Pictures are shown this wide. Uploads are shrunk to it here, not by st.image, which would round
+the height of a 5000 x 10 panorama down to 0 pixels and fail."""
 
 
 def model_file_bytes(record: common.RunRecord) -> bytes:
@@ -48,7 +51,7 @@ def displayable(payload: bytes, prepared: PreparedImage):
         with Image.open(io.BytesIO(payload)) as picture:
             picture.draft("RGB", (320, 320))
             shown = ImageOps.exif_transpose(picture).convert("RGB")
-            shown.thumbnail((320, 320))
+            shown.thumbnail((PICTURE_WIDTH, PICTURE_WIDTH))
             return shown
     except Exception:  # noqa: BLE001 - only for display; the prediction already succeeded
         return prepared.preview
@@ -60,8 +63,8 @@ def show_prediction(record: common.RunRecord, prepared: PreparedImage, original)
     probabilities = evaluation.predict_probabilities(record.job.result.model, prepared.array[None])[0]
     top = evaluation.top_k(probabilities, 3)
     original_column, seen_column, answer_column = st.columns([1, 1, 2])
-    original_column.image(original, caption="Your picture", width=160)
-    seen_column.image(common.upscale((prepared.array * 255).astype(np.uint8), 6), width=160,
+    original_column.image(original, caption="Your picture", width=PICTURE_WIDTH)
+    seen_column.image(common.upscale((prepared.array * 255).astype(np.uint8), 6), width=PICTURE_WIDTH,
                       caption="What the model sees (28 × 28)" + (", inverted" if prepared.inverted else ""))
     with answer_column:
         label, probability = top[0]
