@@ -1,0 +1,219 @@
+"""Group ``engine``: our training engine against the textbook's plain ``model.fit``, side by side.
+
+The plain path is the textbook code, line for line::
+
+    x = dataset.x_train / 255 (reshaped for the model)
+    x_train, x_val, y_train, y_val = train_test_split(x, y, test_size=0.2, random_state=42)
+    keras.utils.set_random_seed(42)
+    model = <the preset>
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=E, validation_data=(x_val, y_val))
+
+with Keras defaults (batch 32, shuffle, progress bar; the bar is captured, not shown). The
+engine path is ``fmnist.training.train(TrainingConfig(preset, epochs=E, sample_limit=...))``.
+With a sample limit, the plain path keeps the first ``limit`` training items, as the engine does.
+
+An epoch's seconds run from ``on_epoch_begin`` to ``on_epoch_end`` (training and validation) in
+both paths. The first epoch includes tracing and compilation and is reported on its own; the
+steady-state figure is the median of all later epochs over all rounds (``engine_speedup_<preset>``
+is the ratio of those medians; ``engine_speedup_fastest_<preset>``, the ratio of the fastest
+later epochs, shows what the two paths do when nothing else competes for the CPU, as
+``timeit`` advises for noisy machines). Rounds alternate which
+path goes first, and a tiny warm-up of both paths runs before any measurement, so neither path
+pays the process's one-time start-up costs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import math
+import time
+
+import numpy as np
+
+from bench.measure import Settings, median, progress, rounded
+
+METRIC_NAMES = ("loss", "accuracy", "val_loss", "val_accuracy")
+KEYS = ("engine_speedup_seed", "seed_metrics_max_abs_diff", "peak_matmul_gflops")
+"""Keys this group always reports (per-preset keys are added for the presets it runs)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PresetPlan:
+    """One preset's comparison: epochs per run, optional sample limit, and rounds of (plain, engine)."""
+
+    preset: str
+    epochs: int
+    sample_limit: int | None
+    rounds: int
+
+
+def plans(settings: Settings) -> list[PresetPlan]:
+    """Quick: seed on the full split and cnn on 5,000 images. Full: seed, mlp and cnn on the full split."""
+    if settings.quick:
+        return [PresetPlan("seed", epochs=3, sample_limit=None, rounds=2),
+                PresetPlan("cnn", epochs=2, sample_limit=5000, rounds=1)]
+    return [PresetPlan("seed", epochs=3, sample_limit=None, rounds=3),
+            PresetPlan("mlp", epochs=3, sample_limit=None, rounds=2),
+            PresetPlan("cnn", epochs=2, sample_limit=None, rounds=1)]
+
+
+@dataclasses.dataclass
+class PathRun:
+    """What one training run of one path measured."""
+
+    epoch_seconds: list[float]
+    history: dict[str, list[float]]
+    total_seconds: float
+    flops_per_sample: int
+    training_samples: int
+
+
+def _epoch_timer():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Seconds from ``on_epoch_begin`` to ``on_epoch_end``, as the engine's own reports measure."""
+
+        def on_train_begin(self, logs=None):
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.epoch_started)
+
+    return EpochTimer()
+
+
+def run_plain(dataset, preset: str, epochs: int, sample_limit: int | None, seed: int = 42) -> PathRun:
+    """The textbook code path (see the module docstring)."""
+    import keras
+    from sklearn.model_selection import train_test_split
+
+    from fmnist import models
+
+    input_shape = tuple(int(d) for d in models.build_model(preset).input_shape[1:])  # before seeding
+    started = time.perf_counter()
+    x = (dataset.x_train / 255).reshape((-1, *input_shape))
+    x_train, x_val, y_train, y_val = train_test_split(x, dataset.y_train, test_size=0.2, random_state=seed)
+    if sample_limit is not None:
+        x_train, y_train = x_train[:sample_limit], y_train[:sample_limit]
+    keras.utils.set_random_seed(seed)
+    model = models.build_model(preset)
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    timer = _epoch_timer()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' default progress bar, kept off our stdout
+        history = model.fit(x_train, y_train, epochs=epochs, validation_data=(x_val, y_val), callbacks=[timer])
+    total = time.perf_counter() - started
+    return PathRun(epoch_seconds=list(timer.seconds),
+                   history={name: [float(v) for v in history.history[name]] for name in METRIC_NAMES},
+                   total_seconds=total, flops_per_sample=models.flops_per_sample(model),
+                   training_samples=len(x_train))
+
+
+def run_engine(dataset, preset: str, epochs: int, sample_limit: int | None, seed: int = 42) -> PathRun:
+    """``fmnist.training.train`` with the same preset, epochs, limit and seed."""
+    from fmnist import models, training
+
+    started = time.perf_counter()
+    result = training.train(training.TrainingConfig(preset=preset, epochs=epochs, sample_limit=sample_limit,
+                                                    seed=seed), dataset)
+    total = time.perf_counter() - started
+    return PathRun(epoch_seconds=[report.seconds for report in result.history],
+                   history={name: [float(getattr(report, name)) for report in result.history]
+                            for name in METRIC_NAMES},
+                   total_seconds=total, flops_per_sample=models.flops_per_sample(result.model),
+                   training_samples=len(result.split.train_indices))
+
+
+def warm_up(dataset) -> None:
+    """Pay the process's one-time costs (TensorFlow runtime, tf.data, XLA) before measuring."""
+    from fmnist.data import FashionMnist
+
+    small = FashionMnist(dataset.x_train[:1280], dataset.y_train[:1280], dataset.x_test[:10],
+                         dataset.y_test[:10], source="warm-up", official_split=True)
+    run_plain(small, "seed", epochs=1, sample_limit=None)
+    run_engine(small, "seed", epochs=1, sample_limit=None)
+
+
+def peak_matmul_gflops(size: int = 1024, repeats: int = 7) -> float:
+    """What this CPU does at best: a float32 matrix product in TensorFlow, median of ``repeats``."""
+    import tensorflow as tf
+
+    generator = np.random.default_rng(0)
+    left = tf.constant(generator.standard_normal((size, size), dtype=np.float32))
+    right = tf.constant(generator.standard_normal((size, size), dtype=np.float32))
+    tf.linalg.matmul(left, right).numpy()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tf.linalg.matmul(left, right).numpy()
+        seconds.append(time.perf_counter() - started)
+    return 2 * size**3 / median(seconds) / 1e9
+
+
+def max_abs_difference(first: dict[str, list[float]], second: dict[str, list[float]]) -> float:
+    """Largest |a - b| over every metric and epoch that both histories have."""
+    differences = [abs(a - b) for name in METRIC_NAMES for a, b in zip(first[name], second[name], strict=False)]
+    return max(differences) if differences else math.nan
+
+
+def compare(dataset, plan: PresetPlan, first_round_plain_first: bool, peak_gflops: float) -> dict[str, object]:
+    """Run the plan's rounds, alternating order, and summarise one preset."""
+    runs: dict[str, list[PathRun]] = {"plain": [], "engine": []}
+    runners = {"plain": run_plain, "engine": run_engine}
+    plain_first = first_round_plain_first
+    for round_number in range(plan.rounds):
+        order = ("plain", "engine") if plain_first else ("engine", "plain")
+        for path in order:
+            progress(f"engine: {plan.preset} round {round_number + 1}/{plan.rounds}: {path} "
+                     f"({plan.epochs} epochs, {plan.sample_limit or 'all'} samples)")
+            run = runners[path](dataset, plan.preset, plan.epochs, plan.sample_limit)
+            progress(f"engine: {plan.preset} {path}: epochs " + ", ".join(f"{s:.3f}" for s in run.epoch_seconds)
+                     + f" s (total {run.total_seconds:.1f} s)")
+            runs[path].append(run)
+        plain_first = not plain_first
+
+    name = plan.preset
+    metrics: dict[str, object] = {}
+    steady: dict[str, float] = {}
+    for path, path_runs in runs.items():
+        steady[path] = median([s for run in path_runs for s in run.epoch_seconds[1:]])
+        metrics[f"{path}_epoch_s_{name}"] = rounded(steady[path])
+        metrics[f"{path}_first_epoch_s_{name}"] = rounded(median([run.epoch_seconds[0] for run in path_runs]))
+        metrics[f"{path}_total_s_{name}"] = rounded(median([run.total_seconds for run in path_runs]), 3)
+    reference = runs["engine"][0]
+    flops_per_epoch = 3 * reference.flops_per_sample * reference.training_samples
+    metrics[f"engine_speedup_{name}"] = rounded(steady["plain"] / steady["engine"], 3)
+    fastest = {path: min(s for run in path_runs for s in run.epoch_seconds[1:]) for path, path_runs in runs.items()}
+    metrics[f"engine_speedup_fastest_{name}"] = rounded(fastest["plain"] / fastest["engine"], 3)
+    metrics[f"training_samples_{name}"] = reference.training_samples
+    metrics[f"epochs_{name}"] = plan.epochs
+    metrics[f"rounds_{name}"] = plan.rounds
+    metrics[f"flops_per_epoch_{name}"] = flops_per_epoch
+    metrics[f"floor_epoch_s_{name}"] = rounded(flops_per_epoch / (peak_gflops * 1e9), 5)
+    for path in runs:
+        metrics[f"{path}_gflops_{name}"] = rounded(flops_per_epoch / steady[path] / 1e9, 3)
+    difference = max(max_abs_difference(plain.history, engine.history)
+                     for plain, engine in zip(runs["plain"], runs["engine"], strict=True))
+    key = "seed_metrics_max_abs_diff" if name == "seed" else f"metrics_max_abs_diff_{name}"
+    metrics[key] = float(f"{difference:.3g}") if math.isfinite(difference) else None
+    return metrics
+
+
+def run(settings: Settings) -> dict[str, object]:
+    """All presets of the plan; ``engine_speedup_<preset>`` is plain steady seconds / engine steady seconds."""
+    from fmnist.data import load_dataset
+
+    dataset = load_dataset()
+    progress("engine: warming up both paths")
+    warm_up(dataset)
+    peak = peak_matmul_gflops()
+    metrics: dict[str, object] = {"peak_matmul_gflops": rounded(peak, 2)}
+    for index, plan in enumerate(plans(settings)):
+        metrics.update(compare(dataset, plan, first_round_plain_first=index % 2 == 0, peak_gflops=peak))
+    return metrics

@@ -1,0 +1,206 @@
+"""Targets, the summary dictionary, the table for people and the one-line JSON for machines."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import operator
+from collections.abc import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """``key`` must compare to ``bound`` with ``relation`` (``>=``, ``<=`` or ``==``)."""
+
+    key: str
+    relation: str
+    bound: float
+
+    def met(self, value: object) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            return False
+        comparisons: dict[str, Callable[[float, float], bool]] = {
+            ">=": operator.ge, "<=": operator.le, "==": operator.eq}
+        return comparisons[self.relation](float(value), self.bound)
+
+    def describe(self) -> str:
+        return f"{self.relation} {self.bound:g}"
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("engine_speedup_seed", ">=", 8),
+    Target("seed_metrics_max_abs_diff", "<=", 0.001),
+    Target("cache_load_s", "<=", 0.5),
+    Target("predict_p95_ms", "<=", 50),
+    Target("first_page_s", "<=", 3),
+    Target("start_to_first_epoch_s", "<=", 3),
+    Target("rss_mb", "<=", 800),
+    Target("rss_per_session_mb", "<=", 60),
+    Target("load_sessions_completed", "==", 10),
+    Target("eleventh_visitor_first_page_s", "<=", 5),
+)
+
+LABELS: dict[str, str] = {
+    "peak_matmul_gflops": "CPU peak: float32 1024² matmul (GFLOP/s)",
+    "engine_speedup": "speed-up: plain s/epoch ÷ engine s/epoch",
+    "engine_speedup_fastest": "speed-up from each path's fastest epoch",
+    "plain_epoch_s": "plain fit: s/epoch, steady (median after 1st)",
+    "engine_epoch_s": "engine: s/epoch, steady (median after 1st)",
+    "plain_first_epoch_s": "plain fit: first epoch s (incl. compile)",
+    "engine_first_epoch_s": "engine: first epoch s (incl. compile)",
+    "plain_total_s": "plain fit: whole run s (prep+compile+fit)",
+    "engine_total_s": "engine: whole run s (prep+compile+fit)",
+    "flops_per_epoch": "training FLOPs/epoch (3 × fwd × samples)",
+    "floor_epoch_s": "compute floor s/epoch at matmul peak",
+    "plain_gflops": "plain fit: achieved GFLOP/s",
+    "engine_gflops": "engine: achieved GFLOP/s",
+    "training_samples": "training samples per epoch",
+    "epochs": "epochs per run",
+    "rounds": "rounds (each: plain + engine)",
+    "seed_metrics_max_abs_diff": "seed: max |plain − engine| over 4 metrics",
+    "metrics_max_abs_diff": "max |plain − engine| over 4 metrics",
+    "cache_load_s": "load_dataset() from warm cache, median of 5 (s)",
+    "cache_load_max_s": "load_dataset() slowest of 5 (s)",
+    "predict_p50_ms": "one upload: prepare + predict, p50 (ms)",
+    "predict_p95_ms": "one upload: prepare + predict, p95 (ms)",
+    "predict_max_ms": "one upload: prepare + predict, max (ms)",
+    "prepare_p95_ms": "prepare_image alone, p95 (ms)",
+    "model_p95_ms": "predict_probabilities alone, p95 (ms)",
+    "predict_first_ms": "first upload after training (ms, not in p95)",
+    "predict_images": "pictures timed",
+    "predict_rejected": "pictures refused by prepare_image",
+    "port_open_s": "launch → server port open (s)",
+    "first_page_data_s": "launch → first page shows the dataset (s)",
+    "server_settled_s": "launch → server RSS settled (TF imported) (s)",
+    "first_page_s": "launch → first page rendered (s)",
+    "start_to_first_epoch_s": "1st training: Start → 'Epochs done: 1' (s)",
+    "start_to_finished_s": "Start pressed → 'Training finished' (2 epochs, s)",
+    "start_to_first_epoch_warm_s": "2nd training: Start → 'Epochs done: 1' (s)",
+    "start_to_finished_warm_s": "2nd training (1 epoch): Start → finished (s)",
+    "browser_exceptions": "pages showing a Streamlit exception",
+    "rss_mb": "server RSS after Explore page rendered (MB)",
+    "rss_peak_mb": "server peak RSS, VmHWM (MB)",
+    "rss_after_sessions_mb": "server RSS after 5 more sessions (MB)",
+    "rss_per_session_mb": "RSS growth per idle session (MB)",
+    "memory_exceptions": "pages showing a Streamlit exception",
+    "load_sessions_total": "sessions (visitors)",
+    "load_sessions_started": "sessions that pressed Start",
+    "load_problems": "why sessions failed (count)",
+    "load_sessions_completed": "sessions that showed 'Training finished'",
+    "load_sessions_failed": "sessions that failed (page, Start or run)",
+    "load_queued_seen": "sessions seen 'Queued, position N'",
+    "load_max_queue_position": "highest queue position seen",
+    "load_max_running_seen": "most pages showing a run in progress at once",
+    "load_wall_s": "first Start → last 'Training finished' (s)",
+    "load_session_p50_s": "per session: Start → finished, p50 (s)",
+    "load_session_max_s": "per session: Start → finished, max (s)",
+    "eleventh_visitor_first_page_s": "11th visitor mid-load → first page (s)",
+    "eleventh_visitor_html_s": "11th visitor: → HTML received (s)",
+    "eleventh_visitor_nav_s": "11th visitor: → sidebar navigation shown (s)",
+    "eleventh_visitor_heading_s": "11th visitor: → page heading shown (s)",
+    "load_exceptions": "pages showing a Streamlit exception",
+    "load_setup_s": "opening the 10 visitors on Train (s)",
+    "load_budget_s": "time allowed for watching the runs (s)",
+    "load_timed_out": "gave up before all finished",
+    "load_server_cpu_share": "CPU share during load: Streamlit server",
+    "load_browser_cpu_share": "CPU share during load: chromium + driver",
+    "load_harness_cpu_share": "CPU share during load: this harness",
+    "load_other_cpu_share": "CPU share during load: rest of machine",
+    "load_machine_cpu_share": "CPU share during load: whole machine",
+}
+
+GROUP_TITLES = {
+    "engine": "1. Engine vs plain Keras",
+    "data": "2. Data and prediction speed",
+    "browser": "3. Cold start (headless chromium)",
+    "memory": "4. Memory",
+    "load": "5. Load: 10 concurrent sessions",
+}
+
+
+def label_for(key: str) -> str:
+    """The people's label for a key; per-preset keys get the preset in front."""
+    if key in LABELS:
+        return LABELS[key]
+    stem, _, preset = key.rpartition("_")
+    if stem in LABELS:
+        return f"{preset}: {LABELS[stem]}"
+    return key
+
+
+def evaluate_targets(metrics: dict[str, object], errors: dict[str, str]) -> dict[str, dict[str, object]]:
+    """``key -> {target, met}`` (plus ``value``, and ``error`` when the key's group failed)."""
+    targets: dict[str, dict[str, object]] = {}
+    for target in TARGETS:
+        value = metrics.get(target.key)
+        entry: dict[str, object] = {"target": target.describe(), "met": target.met(value), "value": value}
+        if target.key in errors:
+            entry["error"] = errors[target.key]
+        targets[target.key] = entry
+    return targets
+
+
+def _format_value(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value == 0:
+            return "0"
+        magnitude = abs(value)
+        if magnitude >= 1e6:
+            return f"{value:.3g}"
+        if magnitude >= 100:
+            return f"{value:,.0f}"
+        if magnitude >= 1:
+            return f"{value:.3f}".rstrip("0").rstrip(".") if magnitude >= 10 else f"{value:.3f}"
+        return f"{value:.3g}"
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_table(summary: dict[str, object], group_keys: dict[str, list[str]]) -> str:
+    """The readable table: one section per group, a target column, errors spelled out."""
+    targets = {target.key: target for target in TARGETS}
+    errors: dict[str, str] = summary.get("errors", {})  # type: ignore[assignment]
+    label_width = max(len(label_for(key)) for keys in group_keys.values() for key in keys) if group_keys else 20
+    lines = [f"fmnist-studio benchmark ({summary['mode']} mode, {summary['cpu_count']} CPUs, "
+             f"wall {summary['wall_s']:.0f} s; machine load average {summary['load_average_start']} "
+             f"at start, {summary['load_average_end']} at end)"]
+    for group, keys in group_keys.items():
+        lines.append("")
+        group_seconds = summary.get("group_seconds", {}).get(group)  # type: ignore[union-attr]
+        suffix = f"  [{group_seconds:.0f} s]" if isinstance(group_seconds, (int, float)) else "  [measured in 3.]"
+        lines.append(f"{GROUP_TITLES.get(group, group)}{suffix}")
+        lines.append("-" * (label_width + 36))
+        reported_errors: set[str] = set()
+        for key in keys:
+            value = summary.get(key)
+            target = targets.get(key)
+            if key in errors:
+                message = errors[key]
+                value_text = "ERROR"
+                if message not in reported_errors:
+                    reported_errors.add(message)
+            else:
+                value_text = _format_value(value)
+            target_text = ""
+            if target is not None:
+                target_text = f"{target.describe():>9}  {'met' if target.met(value) else 'MISSED'}"
+            lines.append(f"  {label_for(key):<{label_width}}  {value_text:>12}  {target_text}")
+        for message in sorted(reported_errors):
+            lines.append(f"  error: {message}")
+    missed = [key for key, entry in summary["targets"].items() if not entry["met"]]  # type: ignore[union-attr]
+    lines.append("")
+    lines.append(f"Targets met: {len(summary['targets']) - len(missed)}/{len(summary['targets'])}"  # type: ignore[arg-type]
+                 + (f"; missed: {', '.join(missed)}" if missed else ""))
+    return "\n".join(lines)
+
+
+def to_json_line(summary: dict[str, object]) -> str:
+    """The summary as one JSON object on one line (NaN becomes null)."""
+    return json.dumps(summary, allow_nan=False, default=str, ensure_ascii=False, separators=(",", ":"))

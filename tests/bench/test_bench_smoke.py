@@ -1,0 +1,62 @@
+"""Smoke tests for the benchmark harness: the command line, the targets, and one real group.
+
+The fast tests need neither TensorFlow nor data. The one that runs ``python -m bench --only
+data --quick`` uses the real Fashion-MNIST cache and trains a small model (about 10 s), so it
+is marked ``integration``.
+"""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.__main__ import parse_arguments
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def test_groups_run_in_their_fixed_order_whatever_order_is_asked():
+    arguments = parse_arguments(["--only", "load,engine", "--quick"])
+    assert arguments.groups == ["engine", "load"]
+    assert arguments.quick
+
+
+def test_an_unknown_group_is_refused(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        parse_arguments(["--only", "engine,speed"])
+    assert stopped.value.code == 2
+    assert "speed" in capsys.readouterr().err
+
+
+def test_targets_are_met_only_by_numbers_on_the_right_side():
+    target = report.Target("predict_p95_ms", "<=", 50)
+    assert target.met(12.5)
+    assert target.met(50)
+    assert not target.met(50.1)
+    assert not target.met(None)
+    assert not target.met(math.nan)
+    assert not target.met(True)
+
+
+def test_a_failed_group_shows_its_error_in_the_targets():
+    targets = report.evaluate_targets({"cache_load_s": None}, {"cache_load_s": "DataError: no cache"})
+    assert targets["cache_load_s"]["met"] is False
+    assert targets["cache_load_s"]["error"] == "DataError: no cache"
+
+
+@pytest.mark.integration
+def test_the_data_group_ends_with_one_json_line_holding_the_cache_load_time():
+    completed = subprocess.run([sys.executable, "-m", "bench", "--only", "data", "--quick"], cwd=REPOSITORY,
+                               capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    last_line = completed.stdout.strip().splitlines()[-1]
+    summary = json.loads(last_line)
+    assert summary["errors"] == {}
+    assert 0 < summary["cache_load_s"] < 5
+    assert summary["predict_images"] == 200
+    assert set(summary["targets"]) == {"cache_load_s", "predict_p95_ms"}
+    assert "2. Data and prediction speed" in completed.stdout
