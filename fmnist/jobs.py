@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import dataclasses
 import enum
+import gc
 import itertools
 import logging
 import os
@@ -183,6 +184,10 @@ class TrainingJob:
                 self._error = f"{type(error).__name__}: {error}" if not isinstance(error, ValueError) else str(error)
         finally:
             self._dataset = None
+            # Training leaves TensorFlow objects in reference cycles that keep a small thread pool
+            # (named after this worker) alive until a full collection: collect now, so nothing of
+            # a finished job outlives it. Cheap once the long-lived objects are gc.freeze()-d.
+            gc.collect()
             self._done.set()
 
 

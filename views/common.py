@@ -300,6 +300,8 @@ def status_text(snapshot: JobSnapshot) -> str:
 
 
 def format_seconds(seconds: float) -> str:
+    if seconds < 0.1:
+        return "under 0.1 s"
     if seconds < 10:
         return f"{seconds:.1f} s"
     if seconds < 60:
