@@ -124,6 +124,18 @@ class StreamlitServer:
                 values[name] = int(rest.split()[0]) / 1024  # kB to MB
         return values["VmRSS"], values["VmHWM"]
 
+    def memory_breakdown_mb(self) -> dict[str, float]:
+        """RssAnon (the process's own heap) and RssFile (mapped files, mostly TensorFlow's 1.1 GB
+        shared library: clean pages the kernel can share and drop) in MB."""
+        if self.process is None:
+            raise RuntimeError("the server is not running")
+        values = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            name, _, rest = line.partition(":")
+            if name in ("RssAnon", "RssFile"):
+                values[name] = int(rest.split()[0]) / 1024
+        return values
+
     def log_tail(self, lines: int = 5) -> str:
         with contextlib.suppress(OSError):
             text = Path(self.log.name).read_text(errors="replace").strip().splitlines()

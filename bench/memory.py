@@ -63,7 +63,9 @@ def measure_sessions(server: app_driver.StreamlitServer, context, rss_before: fl
     exceptions = sum(app_driver.exception_count(page) for page in pages)
     for page in pages:
         page.close()
+    breakdown = server.memory_breakdown_mb()
     return {"rss_mb": rounded(rss_before, 1), "rss_after_sessions_mb": rounded(after, 1),
+            "rss_anon_mb": rounded(breakdown.get("RssAnon"), 1), "rss_file_mb": rounded(breakdown.get("RssFile"), 1),
             "rss_per_session_mb": rounded((after - rss_before) / EXTRA_SESSIONS, 2),
             "rss_peak_mb": rounded(server.memory_mb()[1], 1), "memory_exceptions": exceptions}
 

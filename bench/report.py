@@ -80,6 +80,8 @@ LABELS: dict[str, str] = {
     "start_to_finished_warm_s": "2nd training (1 epoch): Start → finished (s)",
     "browser_exceptions": "pages showing a Streamlit exception",
     "rss_mb": "server RSS after Explore page rendered (MB)",
+    "rss_anon_mb": "  of it: the process's own memory, RssAnon (MB)",
+    "rss_file_mb": "  of it: mapped files (TensorFlow's library), RssFile (MB)",
     "rss_peak_mb": "server peak RSS, VmHWM (MB)",
     "rss_after_sessions_mb": "server RSS after 5 more sessions (MB)",
     "rss_per_session_mb": "RSS growth per idle session (MB)",
