@@ -113,28 +113,27 @@ class StreamlitServer:
                 time.sleep(0.05)
         raise TimeoutError(f"the Streamlit server did not open port {self.port} in {timeout:.0f} s: {self.log_tail()}")
 
-    def memory_mb(self) -> tuple[float, float]:
-        """(VmRSS, VmHWM) of the server process in MB, from ``/proc/<pid>/status``."""
+    def _status_mb(self) -> dict[str, float]:
+        """The kB fields of ``/proc/<pid>/status`` of the server process, in MB."""
         if self.process is None:
             raise RuntimeError("the server is not running")
         values = {}
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             name, _, rest = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
-                values[name] = int(rest.split()[0]) / 1024  # kB to MB
+            if rest.strip().endswith("kB"):
+                values[name] = int(rest.split()[0]) / 1024
+        return values
+
+    def memory_mb(self) -> tuple[float, float]:
+        """(VmRSS, VmHWM) of the server process in MB."""
+        values = self._status_mb()
         return values["VmRSS"], values["VmHWM"]
 
     def memory_breakdown_mb(self) -> dict[str, float]:
         """RssAnon (the process's own heap) and RssFile (mapped files, mostly TensorFlow's 1.1 GB
         shared library: clean pages the kernel can share and drop) in MB."""
-        if self.process is None:
-            raise RuntimeError("the server is not running")
-        values = {}
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            name, _, rest = line.partition(":")
-            if name in ("RssAnon", "RssFile"):
-                values[name] = int(rest.split()[0]) / 1024
-        return values
+        values = self._status_mb()
+        return {name: values[name] for name in ("RssAnon", "RssFile")}
 
     def log_tail(self, lines: int = 5) -> str:
         with contextlib.suppress(OSError):

@@ -35,11 +35,7 @@ from tests.e2e.browser_support import (
     wait_for_app_run,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    # pytest writes the properties anyway; the warning is about the xunit2 schema, which has none.
-    pytest.mark.filterwarnings("ignore:record_property is incompatible with junit_family"),
-]
+pytestmark = pytest.mark.browser
 
 UPLOAD_ANSWER_SECONDS = 5.0
 """Server work is bounded at 2 s; the rest is the browser's upload and the rerun's round trip."""

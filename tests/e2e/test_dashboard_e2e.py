@@ -37,11 +37,7 @@ from tests.e2e.browser_support import (
     wait_for_app_run,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    # pytest writes the properties anyway; the warning is about the xunit2 schema, which has none.
-    pytest.mark.filterwarnings("ignore:record_property is incompatible with junit_family"),
-]
+pytestmark = pytest.mark.browser
 
 ONE_OF_TWO_DONE = re.compile(r"^Training epoch .*Epochs done: 1/2\.")
 RUNNING_WITH_EPOCHS_DONE = re.compile(r"^Training epoch .*Epochs done: [1-9]\d*/50\.")
