@@ -165,13 +165,14 @@ def load_dataset_or_stop() -> fmnist_data.FashionMnist:
 
 @dataclasses.dataclass
 class RunRecord:
-    """One of this visitor's training runs: its configuration, its job and cached evaluations."""
+    """One of this visitor's training runs: its configuration, its job, and what was derived from
+    it once and kept with it (evaluation reports, the saved ``.keras`` file)."""
 
     run_id: int
     config: TrainingConfig
     job: TrainingJob
     started_at: float
-    evaluations: dict = dataclasses.field(default_factory=dict)
+    derived: dict = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -12,17 +12,17 @@ from views import common
 
 def evaluations(record: common.RunRecord, dataset) -> dict:
     """Validation and test reports for a run, computed once and kept with the run (per session)."""
-    if "test" not in record.evaluations:
+    if "test" not in record.derived:
         from fmnist import evaluation
 
         result = record.job.result
         validation_indices = result.split.validation_indices
-        record.evaluations["validation"] = evaluation.evaluate_model(
+        record.derived["validation"] = evaluation.evaluate_model(
             result.model, dataset.x_train[validation_indices], dataset.y_train[validation_indices],
             record.config.loss)
-        record.evaluations["test"] = evaluation.evaluate_model(
+        record.derived["test"] = evaluation.evaluate_model(
             result.model, dataset.x_test, dataset.y_test, record.config.loss)
-    return record.evaluations
+    return record.derived
 
 
 def confusion_figure(confusion: np.ndarray) -> go.Figure:

@@ -9,12 +9,6 @@ from fmnist.jobs import JobStatus
 from fmnist.training import TrainingConfig, estimate_epoch_seconds
 from views import common
 
-LOSS_TITLES = {
-    "sparse_categorical_crossentropy": "Sparse categorical cross-entropy",
-    "categorical_crossentropy": "Categorical cross-entropy",
-    "mean_squared_error": "Mean squared error",
-}
-
 
 @st.cache_data(show_spinner=False)
 def parameter_count(preset: str) -> int:
@@ -30,7 +24,7 @@ def read_settings() -> TrainingConfig | None:
         st.caption(models.PRESETS[preset].description)
         if common.tensorflow_warmup().ready.is_set():
             st.caption(f"{parameter_count(preset):,} trainable parameters")
-        loss = st.selectbox("Loss", list(LOSS_TITLES), format_func=LOSS_TITLES.get, key="train_loss",
+        loss = st.selectbox("Loss", list(models.LOSSES), format_func=models.LOSSES.get, key="train_loss",
                             help="Cross-entropy is the natural loss for classes; mean squared error shows why.")
         epochs = st.number_input("Epochs", min_value=1, max_value=50, value=5, step=1, key="train_epochs")
     with middle:

@@ -21,16 +21,16 @@ the height of a 5000 x 10 panorama down to 0 pixels and fail."""
 
 def model_file_bytes(record: common.RunRecord) -> bytes:
     """The run's model as a ``.keras`` file, written once per run (to a private temp file)."""
-    if "model_bytes" not in record.evaluations:
+    if "model_bytes" not in record.derived:
         handle, path = tempfile.mkstemp(suffix=".keras")
         os.close(handle)
         try:
             record.job.result.model.save(path)
             with open(path, "rb") as stream:
-                record.evaluations["model_bytes"] = stream.read()
+                record.derived["model_bytes"] = stream.read()
         finally:
             os.unlink(path)
-    return record.evaluations["model_bytes"]
+    return record.derived["model_bytes"]
 
 
 def metrics_csv(record: common.RunRecord) -> str:
