@@ -168,6 +168,25 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGUMENTS)
 
 
+@contextlib.contextmanager
+def browser_and_fresh_server(app_path: Path, streamlit_options, announce):
+    """Chromium plus a fresh Streamlit server with its port open; both are closed afterwards.
+
+    ``announce(port)`` is called once the server is launched, before waiting for its port.
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            with StreamlitServer(app_path, streamlit_options) as server:
+                announce(server.port)
+                server.wait_for_port()
+                yield browser, server
+        finally:
+            browser.close()
+
+
 def body_text(page) -> str:
     """What a person can read on the page right now."""
     return page.evaluate("() => document.body.innerText")

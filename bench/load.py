@@ -125,39 +125,33 @@ def read_state(visitor: Visitor, now: float) -> bool:
 
 
 def run(settings: Settings) -> dict[str, object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = app_driver.launch_chromium(playwright)
-        try:
-            with app_driver.StreamlitServer(settings.app_path, settings.streamlit_options) as server:
-                progress(f"load: fresh server on port {server.port}; opening {SESSIONS} visitors")
-                server.wait_for_port()
-                setup_started = time.monotonic()
-                setup_deadline = min(setup_started + (90.0 if settings.quick else 150.0),
-                                     max(setup_started + 15.0, settings.deadline - 45.0))
-                visitors = open_visitors(browser.new_context(), server.url, SESSIONS, setup_deadline)
-                setup_seconds = time.monotonic() - setup_started
-                progress(f"load: visitors opened in {setup_seconds:.1f} s; pressing Start on each")
-                cpu_before = measure.cpu_sample(server.process.pid)
-                for visitor in visitors:
-                    if visitor.problem:
-                        continue
-                    try:
-                        app_driver.press_start(visitor.page, timeout=STEP_SECONDS)
-                        visitor.pressed_at = time.monotonic()
-                    except Exception as error:  # noqa: BLE001 - counts as not completed
-                        visitor.problem = f"Start not pressed: {_first_line(error)}"
-                budget = min(120.0 if settings.quick else 180.0, max(10.0, settings.seconds_left() - 4))
-                metrics = watch(browser, server, visitors, budget)
-                metrics["load_budget_s"] = rounded(budget, 1)
-                metrics.update(measure.cpu_shares(cpu_before, measure.cpu_sample(server.process.pid), "load"))
-                metrics["load_setup_s"] = rounded(setup_seconds, 2)
-                metrics["load_exceptions"] = sum(1 for visitor in visitors if app_driver.exception_count(visitor.page))
-                problems = Counter(visitor.problem for visitor in visitors if visitor.problem)
-                metrics["load_problems"] = dict(problems)
-        finally:
-            browser.close()
+    with app_driver.browser_and_fresh_server(
+            settings.app_path, settings.streamlit_options,
+            lambda port: progress(f"load: fresh server on port {port}; opening {SESSIONS} visitors")) as (browser,
+                                                                                                       server):
+        setup_started = time.monotonic()
+        setup_deadline = min(setup_started + (90.0 if settings.quick else 150.0),
+                             max(setup_started + 15.0, settings.deadline - 45.0))
+        visitors = open_visitors(browser.new_context(), server.url, SESSIONS, setup_deadline)
+        setup_seconds = time.monotonic() - setup_started
+        progress(f"load: visitors opened in {setup_seconds:.1f} s; pressing Start on each")
+        cpu_before = measure.cpu_sample(server.process.pid)
+        for visitor in visitors:
+            if visitor.problem:
+                continue
+            try:
+                app_driver.press_start(visitor.page, timeout=STEP_SECONDS)
+                visitor.pressed_at = time.monotonic()
+            except Exception as error:  # noqa: BLE001 - counts as not completed
+                visitor.problem = f"Start not pressed: {_first_line(error)}"
+        budget = min(120.0 if settings.quick else 180.0, max(10.0, settings.seconds_left() - 4))
+        metrics = watch(browser, server, visitors, budget)
+        metrics["load_budget_s"] = rounded(budget, 1)
+        metrics.update(measure.cpu_shares(cpu_before, measure.cpu_sample(server.process.pid), "load"))
+        metrics["load_setup_s"] = rounded(setup_seconds, 2)
+        metrics["load_exceptions"] = sum(1 for visitor in visitors if app_driver.exception_count(visitor.page))
+        problems = Counter(visitor.problem for visitor in visitors if visitor.problem)
+        metrics["load_problems"] = dict(problems)
     return metrics
 
 

@@ -71,18 +71,11 @@ def measure_sessions(server: app_driver.StreamlitServer, context, rss_before: fl
 
 
 def run(settings: Settings) -> dict[str, object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = app_driver.launch_chromium(playwright)
-        try:
-            with app_driver.StreamlitServer(settings.app_path, settings.streamlit_options) as server:
-                progress(f"memory: fresh server on port {server.port}; first visitor")
-                server.wait_for_port()
-                context = browser.new_context()
-                first_page = open_first_page(context, server.url)
-                metrics = measure_sessions(server, context, wait_until_settled(server))
-                metrics["memory_exceptions"] += app_driver.exception_count(first_page)
-        finally:
-            browser.close()
+    with app_driver.browser_and_fresh_server(
+            settings.app_path, settings.streamlit_options,
+            lambda port: progress(f"memory: fresh server on port {port}; first visitor")) as (browser, server):
+        context = browser.new_context()
+        first_page = open_first_page(context, server.url)
+        metrics = measure_sessions(server, context, wait_until_settled(server))
+        metrics["memory_exceptions"] += app_driver.exception_count(first_page)
     return metrics
