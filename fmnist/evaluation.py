@@ -13,6 +13,7 @@ import numpy as np
 
 from fmnist import models
 from fmnist.data import CLASS_NAMES, NUM_CLASSES
+from fmnist.training import scale_images
 
 if TYPE_CHECKING:
     import keras
@@ -58,8 +59,10 @@ class EvaluationReport:
 def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Class probabilities (N, 10) for uint8 (N, 28, 28) images or float (N, 28, 28) in [0, 1]."""
     images = np.asarray(images)
-    scaled = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
-    shaped = scaled.reshape((len(images), *(int(d) for d in model.input_shape[1:])))
+    if images.dtype == np.uint8:
+        shaped = scale_images(images, model.input_shape)
+    else:
+        shaped = images.astype(np.float32).reshape((len(images), *(int(d) for d in model.input_shape[1:])))
     if len(shaped) <= batch_size:  # one small call: ``model(...)`` skips predict's per-call set-up
         return np.asarray(model(shaped, training=False), dtype=np.float32)
     return np.asarray(model.predict(shaped, batch_size=batch_size, verbose=0), dtype=np.float32)

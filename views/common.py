@@ -31,6 +31,9 @@ REFERENCE_LINES = (
     (0.851, "reference run 0.851", "#ef6c00"),
 )
 LOW_CONFIDENCE = 0.5
+LIVE_REFRESH_SECONDS = 1.0
+"""How often a view of a run in progress redraws: each redraw costs the server a script run, and a
+classroom of pages polling twice a second slowed everyone's first page down."""
 TRAIN_PAGE = "views/train.py"
 
 
@@ -258,7 +261,7 @@ def require_trained_model(purpose: str) -> RunRecord | None:
             st.rerun()
         right.page_link(TRAIN_PAGE, label="Go to Train for all the settings", icon=":material/model_training:")
     else:
-        st.fragment(run_every=0.5)(_quick_train_progress)()
+        st.fragment(run_every=LIVE_REFRESH_SECONDS)(_quick_train_progress)()
     return None
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from fmnist import evaluation
 from fmnist.data import CLASS_NAMES, NUM_CLASSES
 from views import common
 
@@ -13,8 +14,6 @@ from views import common
 def evaluations(record: common.RunRecord, dataset) -> dict:
     """Validation and test reports for a run, computed once and kept with the run (per session)."""
     if "test" not in record.derived:
-        from fmnist import evaluation
-
         result = record.job.result
         validation_indices = result.split.validation_indices
         record.derived["validation"] = evaluation.evaluate_model(
@@ -36,19 +35,19 @@ def confusion_figure(confusion: np.ndarray) -> go.Figure:
     return figure
 
 
-def selected_pair(selection, report, evaluation_module) -> tuple[int, int]:
+def selected_pair(selection, report) -> tuple[int, int]:
     """The (true, predicted) cell the user clicked, else the most confused pair."""
     points = (selection or {}).get("selection", {}).get("points", []) if selection else []
     if points:
         point = points[0]
         if point.get("x") in CLASS_NAMES and point.get("y") in CLASS_NAMES:
             return CLASS_NAMES.index(point["y"]), CLASS_NAMES.index(point["x"])
-    pairs = evaluation_module.most_confused_pairs(report.confusion, top=1)
+    pairs = evaluation.most_confused_pairs(report.confusion, top=1)
     return (pairs[0].true_label, pairs[0].predicted_label) if pairs else (0, 0)
 
 
-def render_mistakes(report, images, evaluation_module, selection) -> None:
-    true_default, predicted_default = selected_pair(selection, report, evaluation_module)
+def render_mistakes(report, images, selection) -> None:
+    true_default, predicted_default = selected_pair(selection, report)
     left, right = st.columns(2)
     true_label = left.selectbox("True class", range(NUM_CLASSES), index=true_default, format_func=common.class_label,
                                 key=f"mistake_true_{true_default}_{predicted_default}")
@@ -59,7 +58,7 @@ def render_mistakes(report, images, evaluation_module, selection) -> None:
         st.caption(f"The diagonal: {report.confusion[true_label, true_label]} {CLASS_NAMES[true_label]} items "
                    "recognised correctly. Pick two different classes to see mistakes.")
         return
-    indices = evaluation_module.misclassified_indices(report.probabilities, report.labels, true_label,
+    indices = evaluation.misclassified_indices(report.probabilities, report.labels, true_label,
                                                       predicted_label)
     st.caption(f"{len(indices)} test items of class {CLASS_NAMES[true_label]} were predicted as "
                f"{CLASS_NAMES[predicted_label]}; the most confident mistakes first.")
@@ -85,7 +84,7 @@ def render_class_scores(report) -> None:
     st.plotly_chart(figure, key="class_scores")
 
 
-def render_lucky_bag(record, dataset, report, evaluation_module) -> None:
+def render_lucky_bag(dataset, report) -> None:
     left, right = st.columns([1, 3])
     count = left.number_input("How many items", min_value=1, max_value=30, value=10, step=1, key="lucky_count")
     if left.button("Draw a lucky bag", icon=":material/shopping_bag:", key="lucky_draw", type="primary"):
@@ -105,7 +104,7 @@ def render_lucky_bag(record, dataset, report, evaluation_module) -> None:
             colour = "green" if right_answer else "red"
             st.image(common.upscale(dataset.x_test[index], 3), width=84)
             st.markdown(f":{colour}[**{'Right' if right_answer else 'Wrong'}**] — truly {CLASS_NAMES[true_label]}")
-            common.render_top_predictions(evaluation_module.top_k(report.probabilities[index], 3), true_label)
+            common.render_top_predictions(evaluation.top_k(report.probabilities[index], 3), true_label)
 
 
 def render() -> None:
@@ -115,8 +114,6 @@ def render() -> None:
     if record is None:
         return
     common.wait_for_tensorflow()
-    from fmnist import evaluation
-
     with st.spinner("Evaluating on the validation and test sets..."):
         reports = evaluations(record, dataset)
     validation, test = reports["validation"], reports["test"]
@@ -137,11 +134,11 @@ def render() -> None:
         pairs = evaluation.most_confused_pairs(test.confusion, top=3)
         if pairs:
             st.markdown("Most confused: " + "; ".join(pair.describe() for pair in pairs) + ".")
-        render_mistakes(test, dataset.x_test, evaluation, selection)
+        render_mistakes(test, dataset.x_test, selection)
     with scores:
         render_class_scores(test)
     with bag:
-        render_lucky_bag(record, dataset, test, evaluation)
+        render_lucky_bag(dataset, test)
 
 
 render()

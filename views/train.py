@@ -9,10 +9,6 @@ from fmnist.jobs import JobStatus
 from fmnist.training import TrainingConfig, estimate_epoch_seconds
 from views import common
 
-LIVE_REFRESH_SECONDS = 1.0
-"""How often a page with a run in progress redraws: each redraw costs the server a script run, and a
-classroom of pages polling twice a second slowed everyone's first page down."""
-
 
 @st.cache_data(show_spinner=False)
 def parameter_count(preset: str) -> int:
@@ -154,7 +150,7 @@ def render() -> None:
         st.rerun()  # redraw with the run active: Start disabled, live panel polling
     if active is not None:
         st.session_state["live_run_id"] = active.run_id
-    st.fragment(run_every=LIVE_REFRESH_SECONDS if active is not None else None)(render_live_panel)()
+    st.fragment(run_every=common.LIVE_REFRESH_SECONDS if active is not None else None)(render_live_panel)()
     render_run_history()
 
 

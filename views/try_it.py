@@ -10,6 +10,7 @@ import tempfile
 import numpy as np
 import streamlit as st
 
+from fmnist import evaluation
 from fmnist.preprocess import ImageError, PreparedImage, prepare_image
 from views import common
 
@@ -58,8 +59,6 @@ def displayable(payload: bytes, prepared: PreparedImage):
 
 
 def show_prediction(record: common.RunRecord, prepared: PreparedImage, original) -> None:
-    from fmnist import evaluation
-
     probabilities = evaluation.predict_probabilities(record.job.result.model, prepared.array[None])[0]
     top = evaluation.top_k(probabilities, 3)
     original_column, seen_column, answer_column = st.columns([1, 1, 2])
