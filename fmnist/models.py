@@ -83,6 +83,9 @@ PRESETS: dict[str, Preset] = {
                   build_cnn, seconds_per_sample=3.5e-4, compile_with_xla=False),
 }
 
+RECOMMENDED_PRESET = "cnn"
+"""The preset that Try it recommends and that the pages' quick train uses."""
+
 LOSSES: dict[str, str] = {
     "sparse_categorical_crossentropy": "Sparse categorical cross-entropy (integer targets)",
     "categorical_crossentropy": "Categorical cross-entropy (one-hot targets)",
