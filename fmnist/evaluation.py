@@ -1,7 +1,16 @@
 """Evaluation: what a trained model gets right and wrong, per class and per pair of classes.
 
-Everything but :func:`predict_probabilities` works on plain arrays of probabilities, so it is
-fast to test and needs no TensorFlow.
+Everything but :func:`predict_probabilities`, :func:`predict_with_loss` and
+:func:`evaluate_model` works on plain arrays of probabilities, so it is fast to test and needs
+no TensorFlow.
+
+One loss for one quantity: a model's loss is computed by :func:`predict_with_loss` on the
+model's own output tensors, with Keras' loss function, exactly as ``model.evaluate`` and the
+training history compute it. For a softmax output Keras then works from the softmax's logits
+(TensorFlow's softmax tensor carries them as ``_keras_logits``), so a confident wrong answer
+costs its full cross-entropy. :func:`compute_loss` recomputes the loss from probabilities
+alone, where every probability is clipped at 1e-7; on a confident, often-wrong model that
+caps each item's loss at 16.1 and reports less than Keras does.
 """
 
 from __future__ import annotations
@@ -56,22 +65,75 @@ class EvaluationReport:
         return self.probabilities.argmax(axis=1)
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities (N, 10) for uint8 (N, 28, 28) images or float (N, 28, 28) in [0, 1]."""
+def _model_inputs(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) images, or float ones in [0, 1], as float32 shaped for the model's input."""
     images = np.asarray(images)
     if images.dtype == np.uint8:
-        shaped = scale_images(images, model.input_shape)
-    else:
-        shaped = images.astype(np.float32).reshape((len(images), *(int(d) for d in model.input_shape[1:])))
+        return scale_images(images, model.input_shape)
+    return images.astype(np.float32).reshape((len(images), *(int(d) for d in model.input_shape[1:])))
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities (N, 10) for uint8 (N, 28, 28) images or float (N, 28, 28) in [0, 1]."""
+    shaped = _model_inputs(model, images)
     if len(shaped) <= batch_size:  # one small call: ``model(...)`` skips predict's per-call set-up
         return np.asarray(model(shaped, training=False), dtype=np.float32)
     return np.asarray(model.predict(shaped, batch_size=batch_size, verbose=0), dtype=np.float32)
 
 
-def compute_loss(probabilities: np.ndarray, labels: np.ndarray, loss: str) -> float:
-    """The mean loss the way Keras computes it for ``loss`` on these probabilities."""
+def predict_with_loss(model: keras.Model, images: np.ndarray, labels: np.ndarray,
+                      loss: str = "sparse_categorical_crossentropy",
+                      batch_size: int = 1024) -> tuple[np.ndarray, float]:
+    """Class probabilities (N, 10) and the mean ``loss``, from one pass over the images.
+
+    The loss is Keras' own loss function applied to the model's output tensors, batch by
+    batch, so it is the number ``model.evaluate`` and the training history report (from the
+    softmax's logits for a softmax output), not one recomputed from clipped probabilities.
+    The pass runs as one traced TensorFlow function, as fast as ``model.predict``.
+    """
+    import keras  # heavy imports, made only when a model is evaluated
+    import tensorflow as tf
+
+    _check_loss(loss)
+    labels = np.asarray(labels).astype(np.int64)
+    shaped = _model_inputs(model, images)
+    if len(shaped) != len(labels):
+        raise ValueError(f"Got {len(shaped)} images but {len(labels)} labels.")
+    if len(labels) == 0:
+        raise ValueError("There are no items to evaluate.")
+    targets = (np.eye(NUM_CLASSES, dtype=np.float32)[labels] if loss in models.ONE_HOT_LOSSES
+               else labels.astype(np.int32))
+    loss_function = keras.losses.get(loss)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *shaped.shape[1:]), tf.float32),
+                                  tf.TensorSpec((None, *targets.shape[1:]), tf.as_dtype(targets.dtype))])
+    def probabilities_and_loss_sum(batch_images: tf.Tensor, batch_targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        outputs = model(batch_images, training=False)
+        return outputs, tf.reduce_sum(loss_function(batch_targets, outputs))
+
+    probability_batches: list[np.ndarray] = []
+    loss_sum = 0.0
+    for start in range(0, len(shaped), batch_size):
+        outputs, batch_loss_sum = probabilities_and_loss_sum(shaped[start:start + batch_size],
+                                                             targets[start:start + batch_size])
+        probability_batches.append(np.asarray(outputs, dtype=np.float32))
+        loss_sum += float(batch_loss_sum)
+    return np.concatenate(probability_batches), loss_sum / len(labels)
+
+
+def _check_loss(loss: str) -> None:
     if loss not in models.LOSSES:
         raise ValueError(f"Unknown loss {loss!r}; choose one of {', '.join(models.LOSSES)}.")
+
+
+def compute_loss(probabilities: np.ndarray, labels: np.ndarray, loss: str) -> float:
+    """The mean loss Keras computes for ``loss`` when all it has is these probabilities.
+
+    Keras normalises and clips probabilities to [1e-7, 1 - 1e-7] when they are not a softmax
+    tensor. A trained model's loss is not this: use :func:`predict_with_loss` (or
+    :func:`evaluate_model`), which works from the model's logits as ``model.evaluate`` does.
+    """
+    _check_loss(loss)
     labels = np.asarray(labels, dtype=np.int64)
     if loss == "mean_squared_error":
         one_hot = np.eye(NUM_CLASSES, dtype=np.float64)[labels]
@@ -83,7 +145,11 @@ def compute_loss(probabilities: np.ndarray, labels: np.ndarray, loss: str) -> fl
 
 def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray,
                            loss: str = "sparse_categorical_crossentropy") -> EvaluationReport:
-    """The full report from predicted probabilities and true labels."""
+    """The full report from predicted probabilities and true labels.
+
+    Its loss is :func:`compute_loss` on the probabilities; :func:`evaluate_model` replaces it
+    with the model's own loss.
+    """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     probabilities = np.asarray(probabilities, dtype=np.float32)
@@ -111,8 +177,9 @@ def evaluate_probabilities(probabilities: np.ndarray, labels: np.ndarray,
 
 def evaluate_model(model: keras.Model, images: np.ndarray, labels: np.ndarray,
                    loss: str = "sparse_categorical_crossentropy") -> EvaluationReport:
-    """Predict once, then build the whole report from those probabilities."""
-    return evaluate_probabilities(predict_probabilities(model, images), labels, loss)
+    """Predict once, then build the whole report, with the loss ``model.evaluate`` reports."""
+    probabilities, model_loss = predict_with_loss(model, images, labels, loss)
+    return dataclasses.replace(evaluate_probabilities(probabilities, labels, loss), loss=model_loss)
 
 
 def most_confused_pairs(confusion: np.ndarray, top: int = 5) -> list[ConfusedPair]:

@@ -55,6 +55,7 @@ def test_train_json_reports_history_accuracy_and_source(trained, cli_environment
     assert set(epoch) == HISTORY_KEYS
     assert all(isinstance(value, float) for value in epoch.values())
     assert report["val_accuracy"] == pytest.approx(epoch["val_accuracy"], abs=1e-6), "the same model, the same images"
+    assert report["val_loss"] == pytest.approx(epoch["val_loss"], abs=1e-4), "one loss, as Keras computes it"
     assert 0.3 < report["val_accuracy"] <= 1 and 0.3 < report["test_accuracy"] <= 1
     assert report["seconds"] >= epoch["seconds"] > 0
     assert report["data_source"] == f"local IDX files in {cli_environment['FMNIST_DATA_DIR']}"

@@ -160,3 +160,45 @@ def test_evaluate_model_agrees_with_keras_evaluate(trained_model, tiny_dataset):
     assert report.accuracy > 0.5
     assert report.confusion.sum() == 100
     np.testing.assert_array_equal(report.confusion.sum(axis=1), np.bincount(tiny_dataset.y_test, minlength=10))
+
+
+def confident_often_wrong_model(loss: str) -> keras.Model:
+    """Dense(10, softmax) on 784 pixels with large known weights: sure of itself, mostly wrong.
+
+    Its logits differ by hundreds, so many true classes get probabilities far below 1e-7,
+    where a loss recomputed from clipped probabilities stops growing but Keras' does not.
+    """
+    model = keras.Sequential([keras.Input(shape=(28, 28)), keras.layers.Flatten(),
+                              keras.layers.Dense(10, activation="softmax")])
+    generator = np.random.default_rng(3)
+    weights = generator.normal(0.0, 1.0, size=(784, 10)).astype(np.float32)
+    model.layers[-1].set_weights([weights, np.linspace(-2, 2, 10, dtype=np.float32)])
+    model.compile(loss=loss, metrics=["accuracy"])
+    return model
+
+
+@pytest.mark.parametrize("loss", sorted(KERAS_LOSSES))
+def test_evaluate_model_loss_equals_keras_evaluate_on_a_confident_often_wrong_model(loss, tiny_dataset):
+    model = confident_often_wrong_model(loss)
+    images, labels = tiny_dataset.x_test, tiny_dataset.y_test
+    keras_loss, keras_accuracy = model.evaluate(training.scale_images(images, model.input_shape),
+                                                training.encode_targets(labels, loss), verbose=0)
+    report = evaluation.evaluate_model(model, images, labels, loss)
+    assert report.accuracy == pytest.approx(keras_accuracy, abs=1e-6)
+    assert report.accuracy < 0.3, "often wrong"
+    true_class_probability = report.probabilities[np.arange(len(labels)), labels]
+    assert np.mean(true_class_probability < 1e-7) > 0.5, "confident: most true classes are below the clip"
+    assert report.loss == pytest.approx(keras_loss, abs=1e-4)
+    probabilities, batched_loss = evaluation.predict_with_loss(model, images, labels, loss, batch_size=7)
+    assert batched_loss == pytest.approx(keras_loss, abs=1e-4), "uneven batches weigh each item once"
+    np.testing.assert_allclose(probabilities, report.probabilities, atol=1e-6)
+
+
+def test_predict_with_loss_rejects_bad_input(trained_model, tiny_dataset):
+    images, labels = tiny_dataset.x_test, tiny_dataset.y_test
+    with pytest.raises(ValueError, match=r"Unknown loss 'hinge'"):
+        evaluation.predict_with_loss(trained_model, images, labels, "hinge")
+    with pytest.raises(ValueError, match=r"Got 100 images but 99 labels"):
+        evaluation.predict_with_loss(trained_model, images, labels[:99])
+    with pytest.raises(ValueError, match=r"There are no items to evaluate"):
+        evaluation.predict_with_loss(trained_model, images[:0], labels[:0])
