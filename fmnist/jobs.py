@@ -17,11 +17,13 @@ import enum
 import gc
 import itertools
 import logging
+import math
 import os
 import sys
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
 from fmnist.data import FashionMnist
 from fmnist.training import EpochReport, TrainingConfig, TrainingResult, train
@@ -37,6 +39,72 @@ def name_os_thread(name: str) -> None:
     with contextlib.suppress(Exception):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(15, name.encode()[:15], 0, 0, 0)  # 15 = PR_SET_NAME
+
+
+def usable_cpu_count(cgroup_root: str | os.PathLike = "/sys/fs/cgroup",
+                     process_cgroups: str | os.PathLike = "/proc/self/cgroup") -> int:
+    """The CPUs this process may really use: its affinity mask, capped by its cgroup's CPU quota.
+
+    ``os.cpu_count()`` counts the machine's CPUs, so a container given 2 CPUs of a 64-core
+    host would let 64 jobs train at once. The quota (cgroup v2 ``cpu.max``, v1
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``) is read for the process's own cgroup and
+    every ancestor, the smallest one wins, and a fractional quota (1.5 CPUs) rounds up, as
+    the JVM does. Missing or unreadable files mean no quota. The paths are arguments so that
+    tests can point them at fake files.
+    """
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        count = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota(Path(cgroup_root), Path(process_cgroups))
+    if quota is not None:
+        count = min(count, max(1, math.ceil(quota)))
+    return max(1, count)
+
+
+def _cgroup_cpu_quota(cgroup_root: Path, process_cgroups: Path) -> float | None:
+    """The smallest CPU quota (in CPUs) over the process's cgroups and their ancestors, or None."""
+    try:
+        lines = process_cgroups.read_text().splitlines()
+    except OSError:
+        lines = []
+    quotas: list[float] = []
+    for line in lines:
+        _, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        relative = Path(path.lstrip("/"))
+        if controllers == "":  # cgroup v2: cpu.max holds "<quota|max> <period>"
+            for directory in _directory_and_ancestors(cgroup_root, relative):
+                fields = _read_fields(directory / "cpu.max")
+                if len(fields) == 2 and fields[0] != "max":
+                    quotas.append(_ratio(fields[0], fields[1]))
+        elif "cpu" in controllers.split(","):  # cgroup v1: the cpu controller's own hierarchy
+            for mount in dict.fromkeys((controllers, "cpu", "cpu,cpuacct")):
+                for directory in _directory_and_ancestors(cgroup_root / mount, relative):
+                    quota = _read_fields(directory / "cpu.cfs_quota_us")
+                    period = _read_fields(directory / "cpu.cfs_period_us")
+                    if len(quota) == 1 and len(period) == 1 and not quota[0].startswith("-"):
+                        quotas.append(_ratio(quota[0], period[0]))
+    valid = [quota for quota in quotas if quota > 0 and math.isfinite(quota)]
+    return min(valid) if valid else None
+
+
+def _directory_and_ancestors(mount: Path, relative: Path) -> list[Path]:
+    return [mount / relative, *(mount / parent for parent in relative.parents)]
+
+
+def _read_fields(path: Path) -> list[str]:
+    try:
+        return path.read_text().split()
+    except OSError:
+        return []
+
+
+def _ratio(quota: str, period: str) -> float:
+    try:
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return math.nan
 
 
 class JobStatus(enum.Enum):
@@ -196,7 +264,7 @@ class JobManager:
 
     def __init__(self, max_concurrent: int | None = None, abandon_after_seconds: float | None = None) -> None:
         if max_concurrent is None:
-            max_concurrent = int(os.environ.get("FMNIST_MAX_CONCURRENT_TRAINING") or (os.cpu_count() or 1))
+            max_concurrent = int(os.environ.get("FMNIST_MAX_CONCURRENT_TRAINING") or usable_cpu_count())
         if max_concurrent < 1:
             raise ValueError("At least one training job must be allowed to run.")
         if abandon_after_seconds is None:
