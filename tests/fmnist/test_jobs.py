@@ -280,7 +280,7 @@ def test_manager_settings_come_from_arguments_or_the_environment(monkeypatch):
     assert (manager.max_concurrent, manager.abandon_after_seconds) == (3, 2.5)
     monkeypatch.delenv("FMNIST_MAX_CONCURRENT_TRAINING")
     monkeypatch.delenv("FMNIST_ABANDON_AFTER_SECONDS")
-    monkeypatch.setattr(jobs.os, "cpu_count", lambda: 7)
+    monkeypatch.setattr(jobs, "usable_cpu_count", lambda: 7)
     manager = jobs.JobManager()
     assert (manager.max_concurrent, manager.abandon_after_seconds) == (7, 15)
 
