@@ -43,6 +43,19 @@ ITEM_THRESHOLD = 0.1
 NOISE_DEVIATIONS = 3.0
 """Background variation within this many standard deviations is treated as noise."""
 
+LIGHTING_MODEL_GAIN = 0.7
+"""A plane models the background's lighting only if it leaves at most this fraction of the
+border's spread around a constant level: an evenly lit picture keeps the constant level."""
+
+LIGHTING_FIT_ROUNDS = 3
+"""Rounds of the robust plane fit; each refits to the border pixels near the previous plane."""
+
+LIGHTING_INLIER_DEVIATIONS = 2.5
+"""Border pixels within this many robust deviations of the plane count as background in the next round."""
+
+LIGHTING_FIT_PIXELS = 1024
+"""The plane is fitted to at most about this many border pixels, evenly spaced: plenty for 3 numbers."""
+
 UNREADABLE_MESSAGE = "This file is not a picture we can read (PNG, JPEG, WebP, GIF or BMP)."
 DAMAGED_MESSAGE = (
     "This picture file is damaged or incomplete, so we cannot read it. Try saving it again or choose another picture."
@@ -358,25 +371,100 @@ def _border_pixels(values: np.ndarray) -> np.ndarray:
     )
 
 
+def _border_coordinates(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows and columns of the same outer frame as :func:`_border_pixels`; None if it is the whole picture."""
+    height, width = shape
+    thickness = max(1, round(min(height, width) * 0.02))
+    if 2 * thickness >= min(height, width):
+        return None
+    strips = [(np.arange(thickness), np.arange(width)),
+              (np.arange(height - thickness, height), np.arange(width)),
+              (np.arange(thickness, height - thickness), np.arange(thickness)),
+              (np.arange(thickness, height - thickness), np.arange(width - thickness, width))]
+    rows = np.concatenate([np.repeat(strip_rows, len(strip_columns)) for strip_rows, strip_columns in strips])
+    columns = np.concatenate([np.tile(strip_columns, len(strip_rows)) for strip_rows, strip_columns in strips])
+    return rows, columns
+
+
+def _robust_deviation(values: np.ndarray) -> float:
+    """The standard deviation of Gaussian noise with this median absolute deviation from 0."""
+    return 1.4826 * float(np.median(np.abs(values)))
+
+
+def _background_lighting(luminance: np.ndarray) -> np.ndarray | None:
+    """A plane fitted to the border, where the light falls off across the picture; else None.
+
+    Light from one side makes the background a slope, not a level: a constant background
+    level then leaves a band of background on one side, and widening the noise band to hide
+    it wipes out the item's mid-greys. The plane is fitted robustly (each round refits to the
+    border pixels close to the last fit, so an item that touches the frame does not tilt it)
+    and is kept only if it explains the border much better than a constant.
+    """
+    height, width = luminance.shape
+    coordinates = _border_coordinates(luminance.shape)
+    if coordinates is None:  # a picture of at most 2 pixels across: the frame is all of it
+        return None
+    rows, columns = coordinates
+    stride = max(1, len(rows) // LIGHTING_FIT_PIXELS)
+    rows, columns = rows[::stride], columns[::stride]
+    values = luminance[rows, columns].astype(np.float64)
+    x = columns / (width - 1) * 2 - 1
+    y = rows / (height - 1) * 2 - 1
+    design = np.column_stack([np.ones_like(x), x, y])
+    residuals = values - np.median(values)
+    constant_deviation = _robust_deviation(residuals)
+    if constant_deviation == 0:
+        return None
+    deviation = constant_deviation
+    coefficients = None
+    for _ in range(LIGHTING_FIT_ROUNDS):
+        inliers = np.abs(residuals) <= max(LIGHTING_INLIER_DEVIATIONS * deviation, 1e-6)
+        if inliers.sum() < 3:
+            break
+        kept = design[inliers]
+        try:
+            coefficients = np.linalg.solve(kept.T @ kept, kept.T @ values[inliers])
+        except np.linalg.LinAlgError:  # the inliers all lie on one line
+            return None
+        residuals = values - design @ coefficients
+        deviation = _robust_deviation(residuals)
+    if coefficients is None or deviation > LIGHTING_MODEL_GAIN * constant_deviation:
+        return None
+    grid_x = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
+    grid_y = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None]
+    plane = coefficients[0] + coefficients[1] * grid_x + coefficients[2] * grid_y
+    return np.clip(plane, 0.0, 1.0).astype(np.float32)
+
+
 def _isolate_item(luminance: np.ndarray) -> tuple[np.ndarray, bool]:
     """Make the item light on a zero background, as in Fashion-MNIST.
 
-    The background level is the median of the border. The item is what differs from it; if
-    more of that difference is darker than the background (a product photo or a pen
-    drawing), we invert. Background variation up to a few robust standard deviations
-    (paper texture, JPEG noise) is removed, and the rest is stretched to [0, 1].
+    The background is the median of the border, or, where the light falls off across the
+    picture, a plane fitted to the border (see :func:`_background_lighting`). On a light
+    background the lighting is divided out (a lamp dims item and background alike); on a dark
+    one it is subtracted. The item is what differs from the background; if more of that
+    difference is darker than the background (a product photo or a pen drawing), we invert.
+    Background variation up to a few robust standard deviations (paper texture, JPEG noise)
+    is removed, and the rest is stretched to [0, 1].
     """
     border = _border_pixels(luminance)
     background_level = float(np.median(border))
-    difference = luminance - background_level
+    lighting = _background_lighting(luminance)
+    if lighting is None:
+        difference = luminance - background_level
+        border_difference = border - background_level
+    else:
+        difference = luminance - lighting
+        if background_level > 0.5:
+            difference *= background_level / np.maximum(lighting, 0.05 * background_level)
+        border_difference = _border_pixels(difference)
     darker_mass = float(np.clip(-difference, 0, None).sum())
     lighter_mass = float(np.clip(difference, 0, None).sum())
     inverted = darker_mass > lighter_mass
     if inverted:
         difference = -difference
     item = np.clip(difference, 0.0, None)
-    border_deviation = np.abs(border - background_level)
-    noise_level = NOISE_DEVIATIONS * 1.4826 * float(np.median(border_deviation))
+    noise_level = NOISE_DEVIATIONS * _robust_deviation(border_difference)
     peak = float(item.max())
     noise_level = min(noise_level, 0.5 * peak)
     contrast = peak - noise_level
