@@ -61,7 +61,7 @@ class Gate:
         self._lock = threading.Lock()
         monkeypatch.setattr(jobs, "train", self)
 
-    def __call__(self, config, dataset, on_epoch=None, on_batch=None, should_stop=None):
+    def __call__(self, config, dataset, on_epoch=None, on_batch=None, should_stop=None, on_point=None):
         with self._lock:
             self.calls += 1
         assert self.release.wait(WAIT_SECONDS), "the test never opened the gate"
@@ -70,7 +70,7 @@ class Gate:
             def slowed_should_stop() -> bool:
                 time.sleep(self._seconds_per_poll)
                 return should_stop()
-            result = self._real_train(config, dataset, on_epoch=on_epoch, on_batch=on_batch,
+            result = self._real_train(config, dataset, on_epoch=on_epoch, on_batch=on_batch, on_point=on_point,
                                       should_stop=slowed_should_stop if self._seconds_per_poll else should_stop)
         else:
             result = types.SimpleNamespace(stopped_early=False, history=[])

@@ -1,0 +1,130 @@
+"""Group ``strong``: the recommended preset at its own defaults, on the real data, timed and scored.
+
+Each run is ``fmnist.training.train(TrainingConfig(preset=RECOMMENDED_PRESET, seed=s), dataset)``:
+the preset's default epochs, batch size, optimizer, learning-rate schedule and loss. Its seconds
+are the training call's wall time (the data is loaded and TensorFlow imported before; the first
+epoch's tracing and compilation are inside), its accuracy is on the 10,000 test images.
+``strong_model_seconds`` and ``strong_model_test_accuracy`` are medians over the runs: one run
+(seed 42) in quick mode, three seeds in full mode.
+
+Beside them: the process CPU seconds of each run (on a shared machine, CPU seconds divided by
+the threads TensorFlow uses estimate the quiet wall time), the FLOPs per image, the GFLOP/s the
+training achieved and their share of this CPU's float32 and bfloat16 matmul peaks (measured in
+this process, just before), and how far the job's ETA is off right after the first epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+
+import numpy as np
+
+from bench.measure import Settings, median, progress, rounded
+
+KEYS = ("strong_model_seconds", "strong_model_test_accuracy")
+"""Keys this group always reports (the rest are details beside them)."""
+
+FULL_SEEDS = (42, 1, 2)
+
+
+def peak_matmul_gflops(dtype: str, size: int = 2048, repeats: int = 5) -> float:
+    """A large square matrix product in TensorFlow in ``dtype``, median of ``repeats``: this CPU's best."""
+    import tensorflow as tf
+
+    generator = np.random.default_rng(0)
+    left = tf.cast(tf.constant(generator.standard_normal((size, size), dtype=np.float32)), dtype)
+    right = tf.cast(tf.constant(generator.standard_normal((size, size), dtype=np.float32)), dtype)
+    tf.linalg.matmul(left, right).numpy()
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        tf.linalg.matmul(left, right).numpy()
+        seconds.append(time.perf_counter() - started)
+    return 2 * size**3 / median(seconds) / 1e9
+
+
+def eta_error_after_first_epoch(epoch_seconds: list[float]) -> float:
+    """|ETA − truth| / truth at the moment the first epoch ends, for the job's ETA rule then
+    (the remaining epochs at the pace of the finished ones: here, the first epoch's)."""
+    if len(epoch_seconds) < 2:
+        return math.nan
+    remaining = sum(epoch_seconds[1:])
+    estimate = epoch_seconds[0] * (len(epoch_seconds) - 1)
+    return abs(estimate - remaining) / remaining
+
+
+def run_once(dataset, preset: str, seed: int) -> dict[str, object]:
+    """One training run at the preset's defaults, with its test accuracy."""
+    from fmnist import evaluation, models, training
+
+    config = training.TrainingConfig(preset=preset, seed=seed)
+    points: list[training.TrainingPoint] = []
+    point_times: list[float] = []
+
+    def on_point(point: training.TrainingPoint) -> None:
+        points.append(point)
+        point_times.append(time.perf_counter())
+
+    cpu_started = time.process_time()
+    result = training.train(config, dataset, on_point=on_point)
+    cpu_seconds = time.process_time() - cpu_started
+    probabilities = evaluation.predict_probabilities(result.model, dataset.x_test)
+    accuracy = float((probabilities.argmax(axis=1) == dataset.y_test).mean())
+    gaps = np.diff(point_times) if len(point_times) > 1 else np.array([math.nan])
+    return {"seed": seed, "seconds": result.seconds, "cpu_seconds": cpu_seconds, "test_accuracy": accuracy,
+            "epoch_seconds": [report.seconds for report in result.history],
+            "training_samples": len(result.split.train_indices), "epochs": config.epochs,
+            "flops_per_sample": models.flops_per_sample(result.model),
+            "point_gap_max_s": float(np.max(gaps)), "points": len(points)}
+
+
+def run(settings: Settings) -> dict[str, object]:
+    """The recommended preset: one run (quick) or three seeds (full); medians of seconds and accuracy."""
+    import tensorflow as tf
+
+    from fmnist import models
+    from fmnist.data import load_dataset
+
+    dataset = load_dataset()
+    preset = models.RECOMMENDED_PRESET
+    peak_float32 = peak_matmul_gflops("float32")
+    peak_bfloat16 = peak_matmul_gflops("bfloat16")
+    seeds = (settings.seed,) if settings.quick else FULL_SEEDS
+    runs = []
+    for seed in seeds:
+        progress(f"strong: {preset} at its defaults, seed {seed}")
+        outcome = run_once(dataset, preset, seed)
+        progress(f"strong: seed {seed}: test accuracy {outcome['test_accuracy']:.4f}, "
+                 f"{outcome['seconds']:.1f} s wall, {outcome['cpu_seconds']:.1f} s CPU; epochs "
+                 + ", ".join(f"{s:.1f}" for s in outcome["epoch_seconds"]))  # type: ignore[union-attr]
+        runs.append(outcome)
+
+    reference = runs[0]
+    training_flops = 3 * reference["flops_per_sample"] * reference["training_samples"] * reference["epochs"]
+    seconds = median([run["seconds"] for run in runs])
+    steady_epoch = median([s for run in runs for s in run["epoch_seconds"][1:]])
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
+    gflops = training_flops / seconds / 1e9
+    return {
+        "strong_model_preset": preset,
+        "strong_model_seconds": rounded(seconds, 2),
+        "strong_model_test_accuracy": rounded(median([run["test_accuracy"] for run in runs]), 4),
+        "strong_model_test_accuracy_mean": rounded(statistics.fmean(run["test_accuracy"] for run in runs), 4),
+        "strong_model_test_accuracies": [rounded(run["test_accuracy"], 4) for run in runs],
+        "strong_model_run_seconds": [rounded(run["seconds"], 1) for run in runs],
+        "strong_model_cpu_seconds": [rounded(run["cpu_seconds"], 1) for run in runs],
+        "strong_model_quiet_seconds_estimate": rounded(median([run["cpu_seconds"] for run in runs]) / threads, 1),
+        "strong_model_first_epoch_s": rounded(median([run["epoch_seconds"][0] for run in runs]), 2),
+        "strong_model_epoch_s": rounded(steady_epoch, 2),
+        "strong_model_eta_error": rounded(max(eta_error_after_first_epoch(run["epoch_seconds"]) for run in runs), 3),
+        "strong_model_point_gap_max_s": rounded(max(run["point_gap_max_s"] for run in runs), 2),
+        "strong_model_flops_per_sample": reference["flops_per_sample"],
+        "strong_model_gflops": rounded(gflops, 1),
+        "peak_matmul_gflops_float32": rounded(peak_float32, 1),
+        "peak_matmul_gflops_bfloat16": rounded(peak_bfloat16, 1),
+        "strong_model_peak_share_float32": rounded(gflops / peak_float32, 3),
+        "strong_model_peak_share_bfloat16": rounded(gflops / peak_bfloat16, 3),
+    }
