@@ -221,7 +221,8 @@ def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: Bat
 
     ``on_batch(epoch, fraction)`` is throttled to one call per ``batch_interval_seconds``;
     ``on_point`` gets a :class:`TrainingPoint` (the running loss and accuracy within the epoch)
-    at most once per ``point_interval_seconds``, and always at an epoch's last step;
+    after an epoch's first step group, then at most once per ``point_interval_seconds``, and
+    always at its last step;
     ``on_epoch`` gets an :class:`EpochReport`. When each ``fit`` batch is a group of steps,
     ``group_sizes[i]`` says how many steps batch ``i`` of an epoch holds. The reports are
     kept in ``callback.reports``; ``callback.stopped_by_request`` says whether Stop ended it.
@@ -233,12 +234,12 @@ def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: Bat
             self.reports: list[EpochReport] = []
             self.stopped_by_request = False
             self.last_batch_report = 0.0
-            self.last_point_report = 0.0
 
         def on_epoch_begin(self, epoch, logs=None):
             self.current_epoch = epoch + 1
             self.epoch_started = time.perf_counter()
             self.steps_done = 0
+            self.last_point_report = -math.inf  # each epoch's first step group is a point
             if on_batch:
                 on_batch(self.current_epoch, 0.0)
 

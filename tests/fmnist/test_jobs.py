@@ -338,3 +338,14 @@ def test_snapshot_is_immutable_and_reports_total_epochs(monkeypatch, tiny_datase
         snapshot.status = jobs.JobStatus.RUNNING
     assert isinstance(snapshot.epochs, tuple)
     assert np.isfinite(snapshot.seconds_in_epoch)
+
+
+def test_snapshot_carries_the_within_epoch_training_points(monkeypatch, tiny_dataset):
+    Gate(monkeypatch).release.set()
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    job = manager.submit(SHORT, tiny_dataset)
+    finish(job)
+    points = job.snapshot().points
+    assert isinstance(points, tuple) and {point.epoch for point in points} == {1, 2}
+    assert [point.position for point in points] == sorted(point.position for point in points)
+    assert points[-1].position == 2.0 and points[-1].loss == pytest.approx(job.result.history[-1].loss, rel=1e-6)
