@@ -125,6 +125,7 @@ LABELS: dict[str, str] = {
     "strong_model_eta_error_max": "ETA error after epoch 1, worst (share of truth)",
     "strong_model_eta_error_median": "ETA error after epoch 1, median (share)",
     "strong_model_point_gap_max_s": "longest gap between live curve points (s)",
+    "strong_model_point_gap_max_at": "  ending at epoch position (2.5 = mid-epoch 3)",
     "strong_model_flops_per_sample": "forward FLOPs per image",
     "strong_model_gflops": "training GFLOP/s achieved (3 × fwd, whole run)",
     "peak_matmul_gflops_float32": "CPU peak: float32 2048² matmul (GFLOP/s)",

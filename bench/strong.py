@@ -89,11 +89,14 @@ def run_once(dataset, preset: str, seed: int, poll_seconds: float = 0.25) -> dic
     probabilities = evaluation.predict_probabilities(result.model, dataset.x_test)
     accuracy = float((probabilities.argmax(axis=1) == dataset.y_test).mean())
     gaps = np.diff(point_times) if len(point_times) > 1 else np.array([math.nan])
+    longest = int(np.argmax(gaps)) if len(point_times) > 1 else 0
+    gap_before = job.snapshot().points[longest + 1] if len(point_times) > 1 else None
     errors = eta_errors(samples, finished_at, median(epoch_seconds[1:]))
     return {"seed": seed, "seconds": result.seconds, "cpu_seconds": cpu_seconds, "test_accuracy": accuracy,
             "epoch_seconds": epoch_seconds, "training_samples": len(result.split.train_indices),
             "epochs": config.epochs, "flops_per_sample": models.flops_per_sample(result.model),
             "point_gap_max_s": float(np.max(gaps)), "points": seen_points,
+            "point_gap_max_at": round(gap_before.position, 3) if gap_before else None,
             "eta_error_max": max(errors) if errors else math.nan,
             "eta_error_median": median(errors)}
 
@@ -139,6 +142,7 @@ def run(settings: Settings) -> dict[str, object]:
         "strong_model_eta_error_max": rounded(max(run["eta_error_max"] for run in runs), 3),
         "strong_model_eta_error_median": rounded(median([run["eta_error_median"] for run in runs]), 3),
         "strong_model_point_gap_max_s": rounded(max(run["point_gap_max_s"] for run in runs), 2),
+        "strong_model_point_gap_max_at": max(runs, key=lambda run: run["point_gap_max_s"])["point_gap_max_at"],
         "strong_model_flops_per_sample": reference["flops_per_sample"],
         "strong_model_gflops": rounded(gflops, 1),
         "peak_matmul_gflops_float32": rounded(peak_float32, 1),
