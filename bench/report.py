@@ -132,6 +132,11 @@ LABELS: dict[str, str] = {
     "peak_matmul_gflops_bfloat16": "CPU peak: bfloat16 2048² matmul (GFLOP/s)",
     "strong_model_peak_share_float32": "achieved ÷ float32 matmul peak",
     "strong_model_peak_share_bfloat16": "achieved ÷ bfloat16 matmul peak",
+    "strong_model_gflops_per_cpu_s": "training GFLOP per CPU second",
+    "peak_matmul_gflops_per_cpu_s_float32": "float32 matmul GFLOP per CPU second",
+    "peak_matmul_gflops_per_cpu_s_bfloat16": "bfloat16 matmul GFLOP per CPU second",
+    "strong_model_cpu_peak_share_float32": "per CPU second: achieved ÷ float32 peak",
+    "strong_model_cpu_peak_share_bfloat16": "per CPU second: achieved ÷ bfloat16 peak",
 }
 
 GROUP_TITLES = {
