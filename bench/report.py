@@ -39,6 +39,8 @@ TARGETS: tuple[Target, ...] = (
     Target("rss_per_session_mb", "<=", 60),
     Target("load_sessions_completed", "==", 10),
     Target("eleventh_visitor_first_page_s", "<=", 5),
+    Target("strong_model_test_accuracy", ">=", 0.92),
+    Target("strong_model_seconds", "<=", 60),
 )
 
 LABELS: dict[str, str] = {
@@ -110,6 +112,31 @@ LABELS: dict[str, str] = {
     "load_harness_cpu_share": "CPU share during load: this harness",
     "load_other_cpu_share": "CPU share during load: rest of machine",
     "load_machine_cpu_share": "CPU share during load: whole machine",
+    "strong_model_preset": "preset (the recommended one)",
+    "strong_model_seconds": "training wall s, median of runs (incl. compile)",
+    "strong_model_test_accuracy": "test accuracy, median of runs",
+    "strong_model_test_accuracy_mean": "test accuracy, mean of runs",
+    "strong_model_test_accuracies": "test accuracy of each run",
+    "strong_model_run_seconds": "training wall s of each run",
+    "strong_model_cpu_seconds": "process CPU s of each run",
+    "strong_model_quiet_seconds_estimate": "quiet-machine estimate: CPU s ÷ threads",
+    "strong_model_first_epoch_s": "first epoch s (incl. compile), median",
+    "strong_model_epoch_s": "later epochs s, median",
+    "strong_model_eta_error_max": "ETA error after epoch 1, worst (share of truth)",
+    "strong_model_eta_error_median": "ETA error after epoch 1, median (share)",
+    "strong_model_point_gap_max_s": "longest gap between live curve points (s)",
+    "strong_model_point_gap_max_at": "  ending at epoch position (2.5 = mid-epoch 3)",
+    "strong_model_flops_per_sample": "forward FLOPs per image",
+    "strong_model_gflops": "training GFLOP/s achieved (3 × fwd, whole run)",
+    "peak_matmul_gflops_float32": "CPU peak: float32 2048² matmul (GFLOP/s)",
+    "peak_matmul_gflops_bfloat16": "CPU peak: bfloat16 2048² matmul (GFLOP/s)",
+    "strong_model_peak_share_float32": "achieved ÷ float32 matmul peak",
+    "strong_model_peak_share_bfloat16": "achieved ÷ bfloat16 matmul peak",
+    "strong_model_gflops_per_cpu_s": "training GFLOP per CPU second",
+    "peak_matmul_gflops_per_cpu_s_float32": "float32 matmul GFLOP per CPU second",
+    "peak_matmul_gflops_per_cpu_s_bfloat16": "bfloat16 matmul GFLOP per CPU second",
+    "strong_model_cpu_peak_share_float32": "per CPU second: achieved ÷ float32 peak",
+    "strong_model_cpu_peak_share_bfloat16": "per CPU second: achieved ÷ bfloat16 peak",
 }
 
 GROUP_TITLES = {
@@ -118,6 +145,7 @@ GROUP_TITLES = {
     "browser": "3. Cold start (headless chromium)",
     "memory": "4. Memory",
     "load": "5. Load: 10 concurrent sessions",
+    "strong": "2b. The strong model at its defaults (the recommended preset)",
 }
 
 

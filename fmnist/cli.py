@@ -49,7 +49,7 @@ def command_train(arguments: argparse.Namespace) -> int:
         preset=arguments.preset, loss=arguments.loss, optimizer=arguments.optimizer,
         learning_rate=arguments.lr, epochs=arguments.epochs, batch_size=arguments.batch_size,
         validation_fraction=arguments.val_split, stratify=arguments.stratify,
-        sample_limit=arguments.limit, seed=arguments.seed, fast=not arguments.plain)
+        sample_limit=arguments.limit, seed=arguments.seed, fast=not arguments.plain, schedule=arguments.schedule)
     started = time.perf_counter()
     dataset = load_dataset(progress=_progress)
     from fmnist import evaluation, training  # TensorFlow loads here, after the arguments are checked
@@ -75,7 +75,8 @@ def command_train(arguments: argparse.Namespace) -> int:
             "data_source": dataset.source, "official_split": dataset.official_split,
             "config": {"preset": config.preset, "loss": config.loss, "optimizer": config.optimizer,
                        "learning_rate": config.effective_learning_rate, "epochs": config.epochs,
-                       "batch_size": config.batch_size, "validation_fraction": config.validation_fraction,
+                       "batch_size": config.batch_size, "schedule": config.schedule,
+                       "validation_fraction": config.validation_fraction,
                        "sample_limit": config.sample_limit, "seed": config.seed, "fast": config.fast},
         }))
     return 0
@@ -114,11 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a preset and report validation and test accuracy")
     train.add_argument("--preset", default="seed", choices=sorted(models.PRESETS))
-    train.add_argument("--epochs", type=int, default=5)
-    train.add_argument("--loss", default="sparse_categorical_crossentropy", choices=list(models.LOSSES))
-    train.add_argument("--optimizer", default="rmsprop", choices=list(models.OPTIMIZERS))
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimizer's)")
-    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--epochs", type=int, default=None, help="default: the preset's (5 for seed, mlp, cnn)")
+    train.add_argument("--loss", default=None, choices=list(models.LOSSES),
+                       help="default: the preset's (sparse categorical cross-entropy for all)")
+    train.add_argument("--optimizer", default=None, choices=list(models.OPTIMIZERS),
+                       help="default: the preset's (rmsprop for seed, mlp, cnn)")
+    train.add_argument("--lr", type=float, default=None,
+                       help="learning rate (default: the preset's with its optimizer, else the optimizer's)")
+    train.add_argument("--batch-size", type=int, default=None, help="default: the preset's (32 for seed, mlp, cnn)")
+    train.add_argument("--schedule", default=None, choices=list(models.SCHEDULES),
+                       help="learning-rate schedule (default: the preset's; constant for seed, mlp, cnn)")
     train.add_argument("--val-split", type=float, default=0.2)
     train.add_argument("--stratify", action="store_true", help="stratify the validation split by class")
     train.add_argument("--limit", type=int, default=None, help="train on only the first N samples")

@@ -26,7 +26,7 @@ from collections import deque
 from pathlib import Path
 
 from fmnist.data import FashionMnist
-from fmnist.training import EpochReport, TrainingConfig, TrainingResult, train
+from fmnist.training import EpochReport, TrainingConfig, TrainingPoint, TrainingResult, train
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,8 @@ class JobSnapshot:
     total_epochs: int
     error: str
     stop_requested: bool
+    points: tuple[TrainingPoint, ...] = ()
+    """Running training loss and accuracy within epochs, about twice a second: the live curve."""
 
     def eta_seconds(self) -> float | None:
         """Seconds left, from the pace so far; None before there is a pace to go by."""
@@ -166,6 +168,7 @@ class TrainingJob:
         self._done = threading.Event()
         self._status = JobStatus.QUEUED
         self._epochs: list[EpochReport] = []
+        self._points: list[TrainingPoint] = []
         self._current_epoch = 0
         self._epoch_fraction = 0.0
         self._epoch_started = time.monotonic()
@@ -201,7 +204,7 @@ class TrainingJob:
                                epoch_fraction=self._epoch_fraction,
                                seconds_in_epoch=time.monotonic() - self._epoch_started,
                                total_epochs=self.config.epochs, error=self._error,
-                               stop_requested=self._stop_requested.is_set())
+                               stop_requested=self._stop_requested.is_set(), points=tuple(self._points))
 
     # ------------------------------------------------------------- the worker thread
     def _should_stop(self) -> bool:
@@ -219,6 +222,10 @@ class TrainingJob:
         with self._lock:
             self._epochs.append(report)
             self._epoch_fraction = 1.0
+
+    def _on_point(self, point: TrainingPoint) -> None:
+        with self._lock:
+            self._points.append(point)
 
     def _on_batch(self, epoch: int, fraction: float) -> None:
         with self._lock:
@@ -239,7 +246,7 @@ class TrainingJob:
                     self._status = JobStatus.RUNNING
                     self._epoch_started = time.monotonic()
                 result = train(self.config, self._dataset, on_epoch=self._on_epoch,
-                               on_batch=self._on_batch, should_stop=self._should_stop)
+                               on_batch=self._on_batch, should_stop=self._should_stop, on_point=self._on_point)
                 self.result = result
                 with self._lock:
                     self._status = JobStatus.STOPPED if result.stopped_early else JobStatus.FINISHED

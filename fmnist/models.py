@@ -29,6 +29,15 @@ class Preset:
     compile_with_xla: bool
     """Whether the engine's step loop is XLA-compiled: a large win for small dense models,
     a large loss for convolutions (XLA's CPU convolutions are far slower than oneDNN's)."""
+    default_epochs: int = 5
+    default_batch_size: int = 32
+    default_optimizer: str = "rmsprop"
+    default_learning_rate: float | None = None
+    """None: the optimizer's Keras default."""
+    default_loss: str = "sparse_categorical_crossentropy"
+    default_schedule: str = "constant"
+    """The learning-rate schedule (a key of ``SCHEDULES``) when a user picks this preset.
+    The textbook values above are what the seed, mlp and cnn presets have always trained with."""
 
 
 def build_seed() -> keras.Model:
@@ -71,6 +80,38 @@ def build_cnn() -> keras.Model:
         name="cnn")
 
 
+MINUTE_CNN_WIDTHS = (32, 64, 128)
+"""Channels of the minute CNN's three convolutions (multiples of 16 suit oneDNN's kernels)."""
+
+MINUTE_CNN_PRECISION = "mixed_bfloat16"
+"""Convolutions in bfloat16 with float32 weights: this CPU's AMX units multiply bfloat16 several
+times faster than float32 (measured: about 4x for a large matmul, 7x for a convolution), which
+halves the minute CNN's training step. BatchNormalization is left out on purpose: Keras' layer
+made the step 3.6 times slower here, for an accuracy the one-cycle schedule reaches without it."""
+
+
+def build_minute_cnn(seed: int | None = None, widths: tuple[int, ...] = MINUTE_CNN_WIDTHS,
+                     precision: str = MINUTE_CNN_PRECISION) -> keras.Model:
+    """The strongest model that trains in well under a minute on two cores.
+
+    Mirror images at the input (training only: shoes point left in Fashion-MNIST, people draw
+    them both ways), three Conv 3x3 + ReLU + MaxPool 2x2 blocks (28 -> 14 -> 7 -> 3 pixels), and
+    one softmax layer on the flattened 3x3 maps, which keep where a feature was. ``seed`` fixes
+    the mirror draws of a run.
+    """
+    import keras
+
+    layers: list = [keras.Input(shape=(IMAGE_SIZE, IMAGE_SIZE, 1)),
+                    keras.layers.RandomFlip("horizontal", seed=seed, name="mirror")]
+    for index, filters in enumerate(widths, start=1):
+        layers += [keras.layers.Conv2D(filters, kernel_size=3, padding="same", activation="relu",
+                                       name=f"block{index}_conv", dtype=precision),
+                   keras.layers.MaxPooling2D(2, name=f"block{index}_pool", dtype=precision)]
+    layers += [keras.layers.Flatten(name="flatten"),
+               keras.layers.Dense(NUM_CLASSES, activation="softmax", name="classes")]  # float32 probabilities
+    return keras.Sequential(layers, name="minute-cnn")
+
+
 PRESETS: dict[str, Preset] = {
     "seed": Preset("seed", "Seed (textbook)",
                    "Dense(10, softmax) on 784 pixels: the textbook's logistic-regression-like model.",
@@ -81,9 +122,15 @@ PRESETS: dict[str, Preset] = {
     "cnn": Preset("cnn", "CNN",
                   "Two Conv2D + MaxPool blocks, Dense(100), Dropout(0.4): best accuracy, slowest.",
                   build_cnn, seconds_per_sample=3.5e-4, compile_with_xla=False),
+    "minute-cnn": Preset("minute-cnn", "Minute CNN",
+                         "Mirror images, three Conv + MaxPool blocks in bfloat16, 8 epochs of one-cycle "
+                         "Adam at batch 128: above 0.92 in well under a minute.",
+                         build_minute_cnn, seconds_per_sample=2.9e-4, compile_with_xla=False,
+                         default_epochs=8, default_batch_size=128, default_optimizer="adam",
+                         default_learning_rate=0.004, default_schedule="one-cycle"),
 }
 
-RECOMMENDED_PRESET = "cnn"
+RECOMMENDED_PRESET = "minute-cnn"
 """The preset that Try it recommends and that the pages' quick train uses."""
 
 LOSSES: dict[str, str] = {
@@ -95,6 +142,15 @@ ONE_HOT_LOSSES = frozenset({"categorical_crossentropy", "mean_squared_error"})
 
 OPTIMIZERS: dict[str, float] = {"rmsprop": 0.001, "adam": 0.001, "sgd": 0.01}
 """Optimizer names with their Keras default learning rates."""
+
+SCHEDULES: dict[str, str] = {
+    "constant": "Constant: the same learning rate throughout",
+    "one-cycle": "One cycle: warm up to the learning rate, then a cosine decay to almost zero",
+}
+ONE_CYCLE_WARMUP_FRACTION = 0.2
+"""Share of a one-cycle run spent warming up from a tenth of the peak learning rate."""
+ONE_CYCLE_START_FACTOR = 0.1
+ONE_CYCLE_END_FACTOR = 0.01
 
 
 def get_preset(name: str) -> Preset:
@@ -110,15 +166,38 @@ def build_model(preset: str) -> keras.Model:
     return get_preset(preset).build()
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """A Keras optimizer by name with the given learning rate."""
+def make_learning_rate(learning_rate: float, schedule: str = "constant", total_steps: int | None = None):
+    """The learning rate for ``schedule``: a number, or a Keras ``LearningRateSchedule`` of the
+    optimizer's step count (one built into Keras, so saved models load anywhere).
+
+    "one-cycle" warms up linearly from a tenth of ``learning_rate`` over the first fifth of
+    ``total_steps``, then decays along a cosine to a hundredth of it at the last step.
+    """
+    import keras
+
+    if schedule not in SCHEDULES:
+        raise ValueError(f"Unknown learning-rate schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}.")
+    if schedule == "constant":
+        return learning_rate
+    if total_steps is None or total_steps < 1:
+        raise ValueError(f"A one-cycle schedule needs the run's number of steps, not {total_steps!r}.")
+    warmup_steps = max(1, round(total_steps * ONE_CYCLE_WARMUP_FRACTION))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=learning_rate * ONE_CYCLE_START_FACTOR, warmup_target=learning_rate,
+        warmup_steps=warmup_steps, decay_steps=max(1, total_steps - warmup_steps), alpha=ONE_CYCLE_END_FACTOR)
+
+
+def make_optimizer(name: str, learning_rate: float, schedule: str = "constant",
+                   total_steps: int | None = None) -> keras.optimizers.Optimizer:
+    """A Keras optimizer by name with the given learning rate, constant or on a ``schedule``
+    over a run of ``total_steps`` steps."""
     import keras
 
     classes = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam,
                "sgd": keras.optimizers.SGD}
     if name not in classes:
         raise ValueError(f"Unknown optimizer {name!r}; choose one of {', '.join(classes)}.")
-    return classes[name](learning_rate=learning_rate)
+    return classes[name](learning_rate=make_learning_rate(learning_rate, schedule, total_steps))
 
 
 def count_parameters(preset: str) -> int:

@@ -41,22 +41,38 @@ GROUP_SECONDS = 0.25
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """Everything that decides a training run. Defaults reproduce the textbook run."""
+    """Everything that decides a training run. Defaults reproduce the textbook run.
+
+    ``loss``, ``optimizer``, ``epochs``, ``batch_size`` and ``schedule`` left at None take the
+    preset's defaults (the textbook's for seed, mlp and cnn), and so does ``learning_rate``
+    when the optimizer is the preset's own; after construction they always hold a value.
+    """
 
     preset: str = "seed"
-    loss: str = "sparse_categorical_crossentropy"
-    optimizer: str = "rmsprop"
+    loss: str | None = None
+    optimizer: str | None = None
     learning_rate: float | None = None
-    epochs: int = 5
-    batch_size: int = 32
+    epochs: int | None = None
+    batch_size: int | None = None
     validation_fraction: float = 0.2
     stratify: bool = False
     sample_limit: int | None = None
     seed: int = 42
     fast: bool = True
+    schedule: str | None = None
 
     def __post_init__(self) -> None:
-        models.get_preset(self.preset)
+        preset = models.get_preset(self.preset)
+        if self.learning_rate is None and self.optimizer in (None, preset.default_optimizer):
+            object.__setattr__(self, "learning_rate", preset.default_learning_rate)
+        for name, default in (("loss", preset.default_loss), ("optimizer", preset.default_optimizer),
+                              ("epochs", preset.default_epochs), ("batch_size", preset.default_batch_size),
+                              ("schedule", preset.default_schedule)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+        if self.schedule not in models.SCHEDULES:
+            raise ValueError(f"Unknown learning-rate schedule {self.schedule!r}; "
+                             f"choose one of {', '.join(models.SCHEDULES)}.")
         if self.loss not in models.LOSSES:
             raise ValueError(f"Unknown loss {self.loss!r}; choose one of {', '.join(models.LOSSES)}.")
         if self.optimizer not in models.OPTIMIZERS:
@@ -85,8 +101,9 @@ class TrainingConfig:
     def describe(self) -> str:
         """A short label for run lists and chart legends."""
         limit = f", {self.sample_limit:,} samples" if self.sample_limit else ""
+        schedule = "" if self.schedule == "constant" else f" {self.schedule}"
         return (f"{self.preset}, {self.loss.replace('_', ' ')}, {self.optimizer} "
-                f"lr {self.effective_learning_rate:g}, {self.epochs} ep, batch {self.batch_size}, "
+                f"lr {self.effective_learning_rate:g}{schedule}, {self.epochs} ep, batch {self.batch_size}, "
                 f"val {self.validation_fraction:.0%}{limit}")
 
 
@@ -173,18 +190,39 @@ def encode_targets(labels: np.ndarray, loss: str) -> np.ndarray:
     return labels.astype(np.int32)
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainingPoint:
+    """The running training loss and accuracy part-way through an epoch (Keras' epoch-so-far means)."""
+
+    epoch: int
+    fraction: float
+    """Share of the epoch's steps done, in (0, 1]."""
+    loss: float
+    accuracy: float
+
+    @property
+    def position(self) -> float:
+        """Epochs done so far, as a number for a chart's x axis: 2.5 is half-way through epoch 3."""
+        return self.epoch - 1 + self.fraction
+
+
 EpochListener = Callable[[EpochReport], None]
 BatchListener = Callable[[int, float], None]
+PointListener = Callable[[TrainingPoint], None]
 StopCheck = Callable[[], bool]
 
 
 def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: BatchListener | None = None,
                             should_stop: StopCheck | None = None, steps_per_epoch: int = 1,
                             group_sizes: Sequence[int] | None = None,
-                            batch_interval_seconds: float = 0.1) -> keras.callbacks.Callback:
+                            batch_interval_seconds: float = 0.1, on_point: PointListener | None = None,
+                            point_interval_seconds: float = 0.5) -> keras.callbacks.Callback:
     """A Keras callback that reports to plain callables and stops when ``should_stop()`` says so.
 
     ``on_batch(epoch, fraction)`` is throttled to one call per ``batch_interval_seconds``;
+    ``on_point`` gets a :class:`TrainingPoint` (the running loss and accuracy within the epoch)
+    after an epoch's first step group, then at most once per ``point_interval_seconds``, and
+    always at its last step;
     ``on_epoch`` gets an :class:`EpochReport`. When each ``fit`` batch is a group of steps,
     ``group_sizes[i]`` says how many steps batch ``i`` of an epoch holds. The reports are
     kept in ``callback.reports``; ``callback.stopped_by_request`` says whether Stop ended it.
@@ -201,6 +239,7 @@ def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: Bat
             self.current_epoch = epoch + 1
             self.epoch_started = time.perf_counter()
             self.steps_done = 0
+            self.last_point_report = -math.inf  # each epoch's first step group is a point
             if on_batch:
                 on_batch(self.current_epoch, 0.0)
 
@@ -210,6 +249,12 @@ def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: Bat
             if on_batch and now - self.last_batch_report >= batch_interval_seconds:
                 self.last_batch_report = now
                 on_batch(self.current_epoch, min(1.0, self.steps_done / max(steps_per_epoch, 1)))
+            if on_point and logs and "loss" in logs and (
+                    now - self.last_point_report >= point_interval_seconds or self.steps_done >= steps_per_epoch):
+                self.last_point_report = now
+                on_point(TrainingPoint(epoch=self.current_epoch,
+                                       fraction=min(1.0, self.steps_done / max(steps_per_epoch, 1)),
+                                       loss=float(logs["loss"]), accuracy=float(logs.get("accuracy", math.nan))))
             if should_stop and should_stop():
                 self.stopped_by_request = True
                 self.model.stop_training = True
@@ -315,8 +360,10 @@ def _install_grouped_train_step(model: keras.Model, images: np.ndarray, labels: 
 
 
 def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener | None = None,
-          on_batch: BatchListener | None = None, should_stop: StopCheck | None = None) -> TrainingResult:
-    """Train a fresh model as ``config`` says, reporting each epoch to plain callables.
+          on_batch: BatchListener | None = None, should_stop: StopCheck | None = None,
+          on_point: PointListener | None = None) -> TrainingResult:
+    """Train a fresh model as ``config`` says, reporting each epoch to plain callables
+    (and, to ``on_point``, the running training loss and accuracy within each epoch).
 
     ``should_stop()`` is polled after every step group; when it returns True the run stops
     cleanly and the model and the history so far are returned (``stopped_early=True``).
@@ -328,20 +375,22 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     preset = models.get_preset(config.preset)
     keras.utils.set_random_seed(config.seed)
     model = preset.build()
-    model.compile(optimizer=models.make_optimizer(config.optimizer, config.effective_learning_rate),
-                  loss=config.loss, metrics=["accuracy"], jit_compile=False if config.fast else "auto")
-
     train_images = dataset.x_train[split.train_indices]
     train_labels = dataset.y_train[split.train_indices]
+    steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
+    optimizer = models.make_optimizer(config.optimizer, config.effective_learning_rate, config.schedule,
+                                      total_steps=steps_per_epoch * config.epochs)
+    model.compile(optimizer=optimizer, loss=config.loss, metrics=["accuracy"],
+                  jit_compile=False if config.fast else "auto")
+
     validation_data = (scale_images(dataset.x_train[split.validation_indices], model.input_shape),
                        encode_targets(dataset.y_train[split.validation_indices], config.loss))
-    steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
 
     if config.fast:
         steps_per_group = steps_per_group_for(config)
         callback = make_reporting_callback(
             on_epoch, on_batch, should_stop, steps_per_epoch,
-            group_sizes=_group_sizes(len(train_images), config.batch_size, steps_per_group))
+            group_sizes=_group_sizes(len(train_images), config.batch_size, steps_per_group), on_point=on_point)
         _install_grouped_train_step(model, train_images, train_labels, config.loss, preset.compile_with_xla)
         model.fit(_index_group_dataset(len(train_images), config.batch_size, steps_per_group),
                   epochs=config.epochs, verbose=0, callbacks=[callback],
@@ -349,7 +398,7 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
         model.train_step = type(model).train_step.__get__(model)  # a plain model again, e.g. for saving
         model.train_function = None  # fit caches the grouped loop; drop it so a later fit builds a plain one
     else:
-        callback = make_reporting_callback(on_epoch, on_batch, should_stop, steps_per_epoch)
+        callback = make_reporting_callback(on_epoch, on_batch, should_stop, steps_per_epoch, on_point=on_point)
         model.fit(scale_images(train_images, model.input_shape), encode_targets(train_labels, config.loss),
                   batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=[callback],
                   validation_data=validation_data)

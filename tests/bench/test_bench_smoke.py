@@ -60,3 +60,19 @@ def test_the_data_group_ends_with_one_json_line_holding_the_cache_load_time():
     assert summary["predict_images"] == 200
     assert set(summary["targets"]) == {"cache_load_s", "predict_p95_ms"}
     assert "2. Data and prediction speed" in completed.stdout
+
+
+def test_the_strong_groups_eta_error_counts_only_samples_after_the_first_epoch_with_work_left():
+    from bench import strong
+
+    samples = [(0.0, 50.0, 0), (10.0, None, 1), (12.0, 24.0, 1), (20.0, 10.0, 2), (34.0, 1.0, 3)]
+    errors = strong.eta_errors(samples, finished_at=36.0, steady_epoch_seconds=8.0)
+    assert errors == pytest.approx([0.0, 0.375])  # the first epoch, no ETA, and the last 2 s are left out
+
+
+def test_the_strong_group_is_registered_with_its_targets():
+    arguments = parse_arguments(["--only", "load,strong,engine"])
+    assert arguments.groups == ["engine", "strong", "load"]
+    targets = {target.key: target for target in report.TARGETS}
+    assert targets["strong_model_test_accuracy"].met(0.92) and not targets["strong_model_test_accuracy"].met(0.919)
+    assert targets["strong_model_seconds"].met(60) and not targets["strong_model_seconds"].met(60.5)

@@ -178,3 +178,29 @@ def test_predict_with_a_file_that_is_not_a_model_fails_with_a_message(capsys, tm
     model.write_text("not a model")
     assert cli.main(["predict", str(picture), "--model", str(model)]) == 2
     assert "is not a Keras model file we can load" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("arguments", "expected"), [
+    (["--preset", "minute-cnn"], {"epochs": 8, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.004,
+                                  "schedule": "one-cycle"}),
+    (["--preset", "minute-cnn", "--epochs", "2", "--optimizer", "rmsprop"],
+     {"epochs": 2, "batch_size": 128, "optimizer": "rmsprop", "learning_rate": None, "schedule": "one-cycle"}),
+    (["--preset", "seed"], {"epochs": 5, "batch_size": 32, "optimizer": "rmsprop", "learning_rate": None,
+                            "schedule": "constant"}),
+], ids=["preset-defaults", "user-choices-win", "textbook"])
+def test_train_without_options_takes_the_presets_defaults(monkeypatch, tiny_dataset, arguments, expected):
+    from fmnist import training
+
+    chosen = []
+
+    def capture(config, *_, **__):
+        chosen.append(config)
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(cli, "load_dataset", lambda **_: tiny_dataset)
+    monkeypatch.setattr(training, "train", capture)
+    with pytest.raises(KeyboardInterrupt):
+        cli.command_train(cli.build_parser().parse_args(["train", *arguments]))
+    assert {name: getattr(chosen[0], name) for name in expected} == expected
+    if arguments == ["--preset", "seed"]:
+        assert chosen[0] == training.TrainingConfig()

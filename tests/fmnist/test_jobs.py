@@ -61,7 +61,7 @@ class Gate:
         self._lock = threading.Lock()
         monkeypatch.setattr(jobs, "train", self)
 
-    def __call__(self, config, dataset, on_epoch=None, on_batch=None, should_stop=None):
+    def __call__(self, config, dataset, on_epoch=None, on_batch=None, should_stop=None, on_point=None):
         with self._lock:
             self.calls += 1
         assert self.release.wait(WAIT_SECONDS), "the test never opened the gate"
@@ -70,7 +70,7 @@ class Gate:
             def slowed_should_stop() -> bool:
                 time.sleep(self._seconds_per_poll)
                 return should_stop()
-            result = self._real_train(config, dataset, on_epoch=on_epoch, on_batch=on_batch,
+            result = self._real_train(config, dataset, on_epoch=on_epoch, on_batch=on_batch, on_point=on_point,
                                       should_stop=slowed_should_stop if self._seconds_per_poll else should_stop)
         else:
             result = types.SimpleNamespace(stopped_early=False, history=[])
@@ -338,3 +338,14 @@ def test_snapshot_is_immutable_and_reports_total_epochs(monkeypatch, tiny_datase
         snapshot.status = jobs.JobStatus.RUNNING
     assert isinstance(snapshot.epochs, tuple)
     assert np.isfinite(snapshot.seconds_in_epoch)
+
+
+def test_snapshot_carries_the_within_epoch_training_points(monkeypatch, tiny_dataset):
+    Gate(monkeypatch).release.set()
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    job = manager.submit(SHORT, tiny_dataset)
+    finish(job)
+    points = job.snapshot().points
+    assert isinstance(points, tuple) and {point.epoch for point in points} == {1, 2}
+    assert [point.position for point in points] == sorted(point.position for point in points)
+    assert points[-1].position == 2.0 and points[-1].loss == pytest.approx(job.result.history[-1].loss, rel=1e-6)

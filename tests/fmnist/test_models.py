@@ -1,16 +1,20 @@
 """Tests for fmnist.models: the presets' architectures, optimizers by name and the FLOP count."""
 
+import time
+
 import keras
 import numpy as np
 import pytest
 
-from fmnist import models
+from fmnist import data, evaluation, models, training
 
 # Parameters counted by hand from each architecture (weights + biases).
 SEED_PARAMETERS = 784 * 10 + 10
 MLP_PARAMETERS = (784 * 100 + 100) + (100 * 10 + 10)
 CNN_PARAMETERS = ((3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64)  # two convolutions
                   + (7 * 7 * 64 * 100 + 100) + (100 * 10 + 10))  # 28 -> 14 -> 7 after two poolings
+MINUTE_CNN_PARAMETERS = ((3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + (3 * 3 * 64 * 128 + 128)
+                         + (3 * 3 * 128 * 10 + 10))  # 28 -> 14 -> 7 -> 3 after three poolings
 
 
 @pytest.mark.parametrize(("preset", "input_shape", "layer_types", "parameters"), [
@@ -18,6 +22,9 @@ CNN_PARAMETERS = ((3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64)  # two convolut
     ("mlp", (None, 28, 28), ["Flatten", "Dense", "Dropout", "Dense"], MLP_PARAMETERS),
     ("cnn", (None, 28, 28, 1),
      ["Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dropout", "Dense"], CNN_PARAMETERS),
+    ("minute-cnn", (None, 28, 28, 1),
+     ["RandomFlip", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense"],
+     MINUTE_CNN_PARAMETERS),
 ])
 def test_presets_have_the_documented_architecture(preset, input_shape, layer_types, parameters):
     model = models.build_model(preset)
@@ -71,7 +78,7 @@ def test_presets_are_described_for_people():
 
 @pytest.mark.parametrize("call", [models.get_preset, models.build_model, models.count_parameters])
 def test_unknown_preset_is_a_value_error_naming_the_choices(call):
-    with pytest.raises(ValueError, match=r"Unknown model preset 'resnet'; choose one of seed, mlp, cnn\."):
+    with pytest.raises(ValueError, match=r"Unknown model preset 'resnet'; choose one of seed, mlp, cnn, minute-cnn\."):
         call("resnet")
 
 
@@ -105,6 +112,120 @@ def test_listed_losses_are_keras_losses_and_one_hot_ones_are_flagged():
     ("seed", 2 * 784 * 10),
     ("mlp", 2 * (784 * 100 + 100 * 10)),
     ("cnn", 2 * (3 * 3 * 1 * 32 * 28 * 28 + 3 * 3 * 32 * 64 * 14 * 14 + 3136 * 100 + 100 * 10)),
+    ("minute-cnn", 2 * (3 * 3 * 1 * 32 * 28 * 28 + 3 * 3 * 32 * 64 * 14 * 14 + 3 * 3 * 64 * 128 * 7 * 7 + 1152 * 10)),
 ])
 def test_flops_per_sample_counts_dense_and_convolution_products(preset, flops):
     assert models.flops_per_sample(models.build_model(preset)) == flops
+
+
+# --------------------------------------------------------------------------- the minute CNN
+
+def test_minute_cnn_convolves_in_bfloat16_and_answers_in_float32():
+    model = models.build_model("minute-cnn")
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convolutions] == list(models.MINUTE_CNN_WIDTHS)
+    assert all(layer.compute_dtype == "bfloat16" and layer.kernel.dtype == "float32" for layer in convolutions)
+    assert model.layers[-1].compute_dtype == "float32"
+    probabilities = model(np.zeros((2, 28, 28, 1), dtype=np.float32), training=False)
+    assert probabilities.dtype == "float32"
+
+
+def test_minute_cnn_mirrors_images_only_while_training():
+    model = models.build_minute_cnn(seed=3)
+    mirror = model.get_layer("mirror")
+    images = np.random.default_rng(0).uniform(0, 1, size=(64, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(mirror(images, training=False)), images)
+    mirrored = np.asarray(mirror(images, training=True))
+    flipped = [np.array_equal(out, image[:, ::-1]) for out, image in zip(mirrored, images, strict=True)]
+    kept = [np.array_equal(out, image) for out, image in zip(mirrored, images, strict=True)]
+    assert all(f or k for f, k in zip(flipped, kept, strict=True))
+    assert 10 < sum(flipped) < 54, "about half of the images are mirrored"
+
+
+def test_textbook_presets_keep_the_textbook_training_defaults():
+    for name in ("seed", "mlp", "cnn"):
+        preset = models.get_preset(name)
+        assert (preset.default_epochs, preset.default_batch_size, preset.default_optimizer,
+                preset.default_learning_rate, preset.default_loss, preset.default_schedule) == (
+                    5, 32, "rmsprop", None, "sparse_categorical_crossentropy", "constant")
+
+
+def test_the_textbook_config_is_unchanged():
+    config = training.TrainingConfig()
+    assert (config.preset, config.loss, config.optimizer, config.learning_rate, config.effective_learning_rate,
+            config.epochs, config.batch_size, config.schedule, config.validation_fraction, config.seed) == (
+                "seed", "sparse_categorical_crossentropy", "rmsprop", None, 0.001, 5, 32, "constant", 0.2, 42)
+    assert config.describe() == "seed, sparse categorical crossentropy, rmsprop lr 0.001, 5 ep, batch 32, val 20%"
+    optimizer = models.make_optimizer(config.optimizer, config.effective_learning_rate, config.schedule)
+    assert type(optimizer) is keras.optimizers.RMSprop and float(optimizer.learning_rate) == pytest.approx(0.001)
+
+
+def test_picking_the_minute_cnn_brings_its_defaults():
+    preset = models.get_preset("minute-cnn")
+    config = training.TrainingConfig(preset="minute-cnn")
+    assert (config.epochs, config.batch_size, config.optimizer, config.learning_rate, config.loss,
+            config.schedule) == (preset.default_epochs, preset.default_batch_size, preset.default_optimizer,
+                                 preset.default_learning_rate, preset.default_loss, preset.default_schedule)
+    assert (config.optimizer, config.schedule) == ("adam", "one-cycle")
+    assert config.batch_size > 32 and config.learning_rate > models.OPTIMIZERS["adam"]
+    assert "one-cycle" in config.describe()
+
+
+def test_a_users_choices_beat_the_presets_defaults():
+    config = training.TrainingConfig(preset="minute-cnn", epochs=2, batch_size=64, schedule="constant",
+                                     loss="categorical_crossentropy")
+    assert (config.epochs, config.batch_size, config.schedule, config.loss) == (2, 64, "constant",
+                                                                                "categorical_crossentropy")
+    assert training.TrainingConfig(preset="minute-cnn", learning_rate=0.01).learning_rate == 0.01
+    other_optimizer = training.TrainingConfig(preset="minute-cnn", optimizer="rmsprop")
+    assert other_optimizer.learning_rate is None and other_optimizer.effective_learning_rate == 0.001
+    assert training.TrainingConfig(preset="seed", schedule="one-cycle").schedule == "one-cycle"
+
+
+def test_an_unknown_schedule_is_a_value_error_naming_the_choices():
+    with pytest.raises(ValueError, match=r"Unknown learning-rate schedule 'step'; choose one of constant, one-cycle\."):
+        training.TrainingConfig(schedule="step")
+    with pytest.raises(ValueError, match=r"Unknown learning-rate schedule 'step'"):
+        models.make_learning_rate(0.1, "step", 100)
+    with pytest.raises(ValueError, match=r"needs the run's number of steps"):
+        models.make_learning_rate(0.1, "one-cycle", None)
+
+
+def test_one_cycle_warms_up_to_the_peak_then_decays_to_almost_nothing():
+    schedule = models.make_learning_rate(0.004, "one-cycle", total_steps=1000)
+    rates = [float(schedule(step)) for step in range(0, 1001, 50)]
+    peak_step = int(np.argmax(rates)) * 50
+    assert rates[0] == pytest.approx(0.004 * models.ONE_CYCLE_START_FACTOR)
+    assert peak_step == round(1000 * models.ONE_CYCLE_WARMUP_FRACTION)
+    assert max(rates) == pytest.approx(0.004)
+    assert rates[-1] == pytest.approx(0.004 * models.ONE_CYCLE_END_FACTOR, rel=1e-3)
+    warmup, decay = rates[:peak_step // 50 + 1], rates[peak_step // 50:]
+    assert warmup == sorted(warmup) and decay == sorted(decay, reverse=True)
+    optimizer = models.make_optimizer("adam", 0.004, "one-cycle", total_steps=1000)
+    assert isinstance(optimizer._learning_rate, keras.optimizers.schedules.CosineDecay)
+
+
+def test_a_saved_minute_cnn_loads_with_plain_keras(tmp_path, tiny_dataset):
+    result = training.train(training.TrainingConfig(preset="minute-cnn", epochs=1), tiny_dataset)
+    path = tmp_path / "minute.keras"
+    result.model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(evaluation.predict_probabilities(loaded, tiny_dataset.x_test),
+                               evaluation.predict_probabilities(result.model, tiny_dataset.x_test), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def real_dataset() -> data.FashionMnist:
+    return data.load_dataset()
+
+
+@pytest.mark.integration
+def test_the_minute_cnn_at_its_defaults_beats_092ish_on_the_real_test_set(real_dataset):
+    started = time.process_time()
+    result = training.train(training.TrainingConfig(preset=models.RECOMMENDED_PRESET), real_dataset)
+    probabilities = evaluation.predict_probabilities(result.model, real_dataset.x_test)
+    accuracy = float((probabilities.argmax(axis=1) == real_dataset.y_test).mean())
+    assert models.RECOMMENDED_PRESET == "minute-cnn"
+    assert len(result.history) == models.get_preset("minute-cnn").default_epochs and not result.stopped_early
+    assert accuracy >= 0.915, f"test accuracy {accuracy:.4f} after {result.seconds:.0f} s " \
+                              f"({time.process_time() - started:.0f} CPU s)"

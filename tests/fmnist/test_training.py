@@ -87,7 +87,8 @@ def test_numpy_integers_are_accepted():
     ({"sample_limit": 0}, r"The training-sample limit must be a positive whole number, not 0\."),
     ({"sample_limit": 2.5}, r"The training-sample limit must be a positive whole number"),
     ({"loss": "hinge"}, r"Unknown loss 'hinge'; choose one of sparse_categorical_crossentropy, "),
-    ({"preset": "resnet"}, r"Unknown model preset 'resnet'; choose one of seed, mlp, cnn\."),
+    ({"preset": "resnet"}, r"Unknown model preset 'resnet'; choose one of seed, mlp, cnn, minute-cnn\."),
+    ({"schedule": "step"}, r"Unknown learning-rate schedule 'step'; choose one of constant, one-cycle\."),
     ({"optimizer": "adagrad"}, r"Unknown optimizer 'adagrad'; choose one of rmsprop, adam, sgd\."),
     ({"seed": -1}, r"The random seed must be a whole number from 0 to 2147483647, not -1\."),
     ({"seed": 2**31}, r"The random seed must be a whole number from 0 to 2147483647"),
@@ -267,3 +268,40 @@ def test_trained_model_saves_loads_and_trains_as_a_plain_model(tiny_dataset, tmp
     scaled = training.scale_images(tiny_dataset.x_train[:64], model.input_shape)
     history = model.fit(scaled, tiny_dataset.y_train[:64].astype(np.int32), epochs=1, batch_size=32, verbose=0)
     assert math.isfinite(history.history["loss"][0])
+
+
+def test_on_point_reports_the_running_training_curve_within_each_epoch(tiny_dataset):
+    points: list[training.TrainingPoint] = []
+    epochs: list[training.EpochReport] = []
+    callback = training.make_reporting_callback(on_epoch=epochs.append, on_point=points.append, steps_per_epoch=4,
+                                                point_interval_seconds=0.0)
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    for step, loss in enumerate((2.0, 1.5, 1.2, 1.0)):
+        callback.on_train_batch_end(step, {"loss": loss, "accuracy": 0.1 * (step + 1)})
+    callback.on_epoch_end(0, {"loss": 1.0, "accuracy": 0.4, "val_loss": 1.1, "val_accuracy": 0.35})
+    assert [(point.epoch, point.fraction, point.loss) for point in points] == [
+        (1, 0.25, 2.0), (1, 0.5, 1.5), (1, 0.75, 1.2), (1, 1.0, 1.0)]
+    assert points[-1].accuracy == pytest.approx(0.4) and points[1].position == pytest.approx(0.5)
+    assert points[-1].loss == epochs[0].loss, "the epoch's last point is its epoch mean"
+
+
+def test_on_point_is_throttled_but_always_reports_the_end_of_an_epoch():
+    points: list[training.TrainingPoint] = []
+    callback = training.make_reporting_callback(on_point=points.append, steps_per_epoch=100,
+                                                point_interval_seconds=3600)
+    callback.on_train_begin()
+    callback.on_epoch_begin(0)
+    for step in range(100):
+        callback.on_train_batch_end(step, {"loss": 1.0, "accuracy": 0.5})
+    assert [point.fraction for point in points] == [0.01, 1.0]
+
+
+def test_train_sends_points_from_a_real_run(tiny_dataset):
+    points: list[training.TrainingPoint] = []
+    result = training.train(training.TrainingConfig(epochs=2), tiny_dataset, on_point=points.append)
+    assert {point.epoch for point in points} == {1, 2}
+    assert all(0 < point.fraction <= 1 and math.isfinite(point.loss) for point in points)
+    last_of_each = [max((p for p in points if p.epoch == epoch), key=lambda p: p.fraction) for epoch in (1, 2)]
+    assert [p.fraction for p in last_of_each] == [1.0, 1.0]
+    assert [p.loss for p in last_of_each] == pytest.approx([report.loss for report in result.history], rel=1e-6)

@@ -1,0 +1,160 @@
+"""Group ``strong``: the recommended preset at its own defaults, on the real data, timed and scored.
+
+Each run is a ``fmnist.jobs`` training job (the pages' path into ``fmnist.training.train``) of
+``TrainingConfig(preset=RECOMMENDED_PRESET, seed=s)``:
+the preset's default epochs, batch size, optimizer, learning-rate schedule and loss. Its seconds
+are the training call's wall time (the data is loaded and TensorFlow imported before; the first
+epoch's tracing and compilation are inside), its accuracy is on the 10,000 test images.
+``strong_model_seconds`` and ``strong_model_test_accuracy`` are medians over the runs: one run
+(seed 42) in quick mode, three seeds in full mode.
+
+Beside them: the process CPU seconds of each run (on a shared machine, CPU seconds divided by
+the threads TensorFlow uses estimate the quiet wall time), the FLOPs per image, the GFLOP/s the
+training achieved and their share of this CPU's float32 and bfloat16 matmul peaks (measured in
+this process, just before), how far the job's ETA was off once the first epoch was done
+(polled four times a second, as a page would, while at least an epoch of work was left), and
+the longest wait between two live points of the within-epoch training curve.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import time
+
+import numpy as np
+
+from bench.measure import Settings, median, progress, rounded
+
+KEYS = ("strong_model_seconds", "strong_model_test_accuracy")
+"""Keys this group always reports (the rest are details beside them)."""
+
+FULL_SEEDS = (42, 1, 2)
+
+
+def peak_matmul_gflops(dtype: str, size: int = 2048, repeats: int = 5) -> tuple[float, float]:
+    """A large square matrix product in TensorFlow in ``dtype``: this CPU's best, as GFLOP per
+    wall second (median of ``repeats``) and per CPU second (which a busy machine disturbs less)."""
+    import tensorflow as tf
+
+    generator = np.random.default_rng(0)
+    left = tf.cast(tf.constant(generator.standard_normal((size, size), dtype=np.float32)), dtype)
+    right = tf.cast(tf.constant(generator.standard_normal((size, size), dtype=np.float32)), dtype)
+    tf.linalg.matmul(left, right).numpy()
+    seconds, cpu_seconds = [], []
+    for _ in range(repeats):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        tf.linalg.matmul(left, right).numpy()
+        seconds.append(time.perf_counter() - started)
+        cpu_seconds.append(time.process_time() - cpu_started)
+    return 2 * size**3 / median(seconds) / 1e9, 2 * size**3 / median(cpu_seconds) / 1e9
+
+
+def eta_errors(samples: list[tuple[float, float | None, int]], finished_at: float,
+               steady_epoch_seconds: float) -> list[float]:
+    """|ETA − truth| / truth for every sample ``(time, eta, epochs done)`` taken after the first
+    epoch and while at least one more epoch of work was left (nearer the end the ratio says little)."""
+    errors = []
+    for moment, eta, epochs_done in samples:
+        remaining = finished_at - moment
+        if eta is not None and epochs_done >= 1 and remaining >= steady_epoch_seconds:
+            errors.append(abs(eta - remaining) / remaining)
+    return errors
+
+
+def run_once(dataset, preset: str, seed: int, poll_seconds: float = 0.25) -> dict[str, object]:
+    """One training run at the preset's defaults, as the pages run it (a job, polled for its
+    ETA and live points), with its test accuracy."""
+    from fmnist import evaluation, jobs, models, training
+
+    config = training.TrainingConfig(preset=preset, seed=seed)
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=3600)
+    cpu_started = time.process_time()
+    job = manager.submit(config, dataset)
+    samples: list[tuple[float, float | None, int]] = []
+    point_times: list[float] = []
+    seen_points = 0
+    while not job.wait(poll_seconds):
+        job.heartbeat()
+        snapshot = job.snapshot()
+        now = time.perf_counter()
+        samples.append((now, snapshot.eta_seconds(), len(snapshot.epochs)))
+        point_times += [now] * (len(snapshot.points) - seen_points)
+        seen_points = len(snapshot.points)
+    finished_at = time.perf_counter()
+    cpu_seconds = time.process_time() - cpu_started
+    if job.result is None:
+        raise RuntimeError(f"the {preset} job ended without a result: {job.snapshot().error}")
+    result = job.result
+    epoch_seconds = [report.seconds for report in result.history]
+    probabilities = evaluation.predict_probabilities(result.model, dataset.x_test)
+    accuracy = float((probabilities.argmax(axis=1) == dataset.y_test).mean())
+    gaps = np.diff(point_times) if len(point_times) > 1 else np.array([math.nan])
+    longest = int(np.argmax(gaps)) if len(point_times) > 1 else 0
+    gap_before = job.snapshot().points[longest + 1] if len(point_times) > 1 else None
+    errors = eta_errors(samples, finished_at, median(epoch_seconds[1:]))
+    return {"seed": seed, "seconds": result.seconds, "cpu_seconds": cpu_seconds, "test_accuracy": accuracy,
+            "epoch_seconds": epoch_seconds, "training_samples": len(result.split.train_indices),
+            "epochs": config.epochs, "flops_per_sample": models.flops_per_sample(result.model),
+            "point_gap_max_s": float(np.max(gaps)), "points": seen_points,
+            "point_gap_max_at": round(gap_before.position, 3) if gap_before else None,
+            "eta_error_max": max(errors) if errors else math.nan,
+            "eta_error_median": median(errors)}
+
+
+def run(settings: Settings) -> dict[str, object]:
+    """The recommended preset: one run (quick) or three seeds (full); medians of seconds and accuracy."""
+    import tensorflow as tf
+
+    from fmnist import models
+    from fmnist.data import load_dataset
+
+    dataset = load_dataset()
+    preset = models.RECOMMENDED_PRESET
+    peak_float32, peak_float32_per_cpu = peak_matmul_gflops("float32")
+    peak_bfloat16, peak_bfloat16_per_cpu = peak_matmul_gflops("bfloat16")
+    seeds = (settings.seed,) if settings.quick else FULL_SEEDS
+    runs = []
+    for seed in seeds:
+        progress(f"strong: {preset} at its defaults, seed {seed}")
+        outcome = run_once(dataset, preset, seed)
+        progress(f"strong: seed {seed}: test accuracy {outcome['test_accuracy']:.4f}, "
+                 f"{outcome['seconds']:.1f} s wall, {outcome['cpu_seconds']:.1f} s CPU; epochs "
+                 + ", ".join(f"{s:.1f}" for s in outcome["epoch_seconds"]))  # type: ignore[union-attr]
+        runs.append(outcome)
+
+    reference = runs[0]
+    training_flops = 3 * reference["flops_per_sample"] * reference["training_samples"] * reference["epochs"]
+    seconds = median([run["seconds"] for run in runs])
+    steady_epoch = median([s for run in runs for s in run["epoch_seconds"][1:]])
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
+    gflops = training_flops / seconds / 1e9
+    gflops_per_cpu = training_flops / median([run["cpu_seconds"] for run in runs]) / 1e9
+    return {
+        "strong_model_preset": preset,
+        "strong_model_seconds": rounded(seconds, 2),
+        "strong_model_test_accuracy": rounded(median([run["test_accuracy"] for run in runs]), 4),
+        "strong_model_test_accuracy_mean": rounded(statistics.fmean(run["test_accuracy"] for run in runs), 4),
+        "strong_model_test_accuracies": [rounded(run["test_accuracy"], 4) for run in runs],
+        "strong_model_run_seconds": [rounded(run["seconds"], 1) for run in runs],
+        "strong_model_cpu_seconds": [rounded(run["cpu_seconds"], 1) for run in runs],
+        "strong_model_quiet_seconds_estimate": rounded(median([run["cpu_seconds"] for run in runs]) / threads, 1),
+        "strong_model_first_epoch_s": rounded(median([run["epoch_seconds"][0] for run in runs]), 2),
+        "strong_model_epoch_s": rounded(steady_epoch, 2),
+        "strong_model_eta_error_max": rounded(max(run["eta_error_max"] for run in runs), 3),
+        "strong_model_eta_error_median": rounded(median([run["eta_error_median"] for run in runs]), 3),
+        "strong_model_point_gap_max_s": rounded(max(run["point_gap_max_s"] for run in runs), 2),
+        "strong_model_point_gap_max_at": max(runs, key=lambda run: run["point_gap_max_s"])["point_gap_max_at"],
+        "strong_model_flops_per_sample": reference["flops_per_sample"],
+        "strong_model_gflops": rounded(gflops, 1),
+        "peak_matmul_gflops_float32": rounded(peak_float32, 1),
+        "peak_matmul_gflops_bfloat16": rounded(peak_bfloat16, 1),
+        "strong_model_peak_share_float32": rounded(gflops / peak_float32, 3),
+        "strong_model_peak_share_bfloat16": rounded(gflops / peak_bfloat16, 3),
+        "strong_model_gflops_per_cpu_s": rounded(gflops_per_cpu, 1),
+        "peak_matmul_gflops_per_cpu_s_float32": rounded(peak_float32_per_cpu, 1),
+        "peak_matmul_gflops_per_cpu_s_bfloat16": rounded(peak_bfloat16_per_cpu, 1),
+        "strong_model_cpu_peak_share_float32": rounded(gflops_per_cpu / peak_float32_per_cpu, 3),
+        "strong_model_cpu_peak_share_bfloat16": rounded(gflops_per_cpu / peak_bfloat16_per_cpu, 3),
+    }
