@@ -16,8 +16,11 @@ loaded (the UI validates input while TensorFlow is still starting).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import random
+import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -232,22 +235,33 @@ def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: Bat
     return callback
 
 
-def _index_group_dataset(sample_count: int, batch_size: int, steps_per_group: int):
+def shuffle_seeds(seed: int) -> tuple[int, int]:
+    """The (graph seed, op seed) pair that ``tf.random.shuffle`` gets inside Keras' array adapter
+    after ``keras.utils.set_random_seed(seed)``: the first random op of a fresh ``tf.data``
+    function (TensorFlow's ``random_seed.get_seed``, including its (0, 0) rule)."""
+    maximum = 2**31 - 1
+    seeds = (seed % maximum, 0)
+    return (0, maximum) if seeds == (0, 0) else seeds
+
+
+def _index_group_dataset(sample_count: int, batch_size: int, steps_per_group: int, seed: int):
     """Per epoch: Keras' own shuffle of ``range(sample_count)``, cut into groups of index batches.
 
     The permutation is drawn exactly as ``keras``' array adapter draws it for ``fit(x, y,
-    shuffle=True)`` (the same op in the same kind of ``tf.data`` function), so for the same
-    seed the engine sees the same batches in the same order as the plain reference code.
+    shuffle=True)`` after ``keras.utils.set_random_seed(seed)`` (the same op with the same two
+    seeds in the same kind of ``tf.data`` function), so for the same seed the engine sees the
+    same batches in the same order as the plain reference code. The seeds are passed to the op
+    explicitly, so TensorFlow's process-wide seed (which other runs may set) plays no part.
     """
     import tensorflow as tf
 
     full_batches = sample_count // batch_size
     remainder = sample_count - full_batches * batch_size
+    graph_seed, op_seed = shuffle_seeds(seed)
 
     def permutation(_):
         indices = tf.range(sample_count, dtype=tf.int64)
-        indices = tf.random.shuffle(indices)
-        return indices
+        return tf.raw_ops.RandomShuffle(value=indices, seed=graph_seed, seed2=op_seed)
 
     def groups(indices):
         full = tf.reshape(tf.slice(indices, [0], [full_batches * batch_size]), [full_batches, batch_size])
@@ -281,12 +295,23 @@ def steps_per_group_for(config: TrainingConfig) -> int:
 
 
 def _install_grouped_train_step(model: keras.Model, images: np.ndarray, labels: np.ndarray, loss: str,
-                                xla: bool) -> None:
-    """Make ``model.fit`` take groups of index batches and run their steps in one compiled loop."""
+                                xla: bool) -> Callable[[], None]:
+    """Make ``model.fit`` take groups of index batches and run their steps in one compiled loop.
+
+    The images and labels live in two variables made for this run, not in constants: a traced
+    function keeps its constants for as long as TensorFlow keeps the function, which is longer
+    than the model (about 47 MB per full-data run, for good). Returns ``release``, which gives
+    the model its own ``train_step`` back and empties the variables, whatever still holds the
+    traced loop.
+    """
     import tensorflow as tf
 
-    image_tensor = tf.constant(images)  # uint8, scaled inside the loop: 4x less memory
-    target_tensor = tf.constant(labels.astype(np.int32))
+    # uint8, scaled inside the loop: 4x less memory. The leading axis is left open so that
+    # release() can shrink the variables to nothing.
+    image_variable = tf.Variable(images, trainable=False, shape=tf.TensorShape([None, *images.shape[1:]]),
+                                 name="engine_images")
+    target_variable = tf.Variable(labels.astype(np.int32), trainable=False, shape=tf.TensorShape([None]),
+                                  name="engine_targets")
     input_shape = [-1, *(int(d) for d in model.input_shape[1:])]
     one_hot = loss in models.ONE_HOT_LOSSES
     single_step = model.train_step
@@ -294,6 +319,8 @@ def _install_grouped_train_step(model: keras.Model, images: np.ndarray, labels: 
     def grouped_train_step(index_groups):
         index_groups = index_groups[0] if isinstance(index_groups, tuple) else index_groups
         step_count = tf.shape(index_groups)[0]
+        image_tensor = image_variable.read_value()
+        target_tensor = target_variable.read_value()
 
         def run_one_step(step):
             batch_indices = index_groups[step]
@@ -313,48 +340,146 @@ def _install_grouped_train_step(model: keras.Model, images: np.ndarray, labels: 
     model.train_step = tf.function(grouped_train_step, jit_compile=xla, reduce_retracing=True) if xla \
         else grouped_train_step
 
+    def release() -> None:
+        model.train_step = type(model).train_step.__get__(model)  # a plain model again, e.g. for saving
+        model.train_function = None  # fit caches the grouped loop; drop it so a later fit builds a plain one
+        image_variable.assign(np.zeros((0, *images.shape[1:]), dtype=images.dtype))
+        target_variable.assign(np.zeros((0,), dtype=np.int32))
+
+    return release
+
+
+class _PerThreadRandom:
+    """Stands in for the ``random`` module inside Keras' seed generator.
+
+    Keras draws the seed of every initialiser and dropout layer that is not given one from the
+    ``random`` module (``make_default_seed``), which ``keras.utils.set_random_seed`` seeds for
+    the whole process. A thread inside :func:`per_run_seed` draws from its own generator
+    instead; every other thread still uses the ``random`` module, as before.
+    """
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        generator = getattr(self.local, "generator", None)
+        return getattr(random if generator is None else generator, name)
+
+
+_PER_THREAD_RANDOM = _PerThreadRandom()
+_FALLBACK_SEED_LOCK = threading.Lock()
+_PLAIN_FIT_SEED_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def per_run_seed(seed: int):
+    """On this thread, within the block, Keras' default seeds come from ``random.Random(seed)``.
+
+    That is the very sequence ``keras.utils.set_random_seed(seed)`` gives (so models are built
+    with the same weights as in the textbook code), but nothing process-wide is touched: two
+    runs that build their models at the same moment get their own seeds. Should a future Keras
+    no longer draw its seeds this way, the block falls back to the global seed under a lock.
+    """
+    from keras.src.backend.common import global_state
+    from keras.src.random import seed_generator
+
+    current = getattr(seed_generator, "python_random", None)
+    if current is random:
+        seed_generator.python_random = _PER_THREAD_RANDOM
+    elif current is not _PER_THREAD_RANDOM:
+        import keras
+
+        with _FALLBACK_SEED_LOCK:
+            keras.utils.set_random_seed(seed)
+            yield
+        return
+    previous = getattr(_PER_THREAD_RANDOM.local, "generator", None)
+    _PER_THREAD_RANDOM.local.generator = random.Random(seed)
+    # As set_random_seed does: a fresh default generator for unseeded keras.random calls
+    # (Keras keeps it per thread).
+    global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+    try:
+        yield
+    finally:
+        _PER_THREAD_RANDOM.local.generator = previous
+        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+
+
+@contextlib.contextmanager
+def _plain_fit_seeding(seed: int):
+    """For plain ``fit``: TensorFlow's process-wide seed, which Keras' array adapter reads when
+    it builds its shuffle, held under a lock only until training begins (the adapter is built
+    by then). Yields the callback that releases the lock."""
+    import keras
+    import tensorflow as tf
+
+    class ReleaseSeedLock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            release()
+
+    def release() -> None:
+        if _PLAIN_FIT_SEED_LOCK.locked() and holder:
+            holder.clear()
+            _PLAIN_FIT_SEED_LOCK.release()
+
+    _PLAIN_FIT_SEED_LOCK.acquire()
+    holder = [True]
+    tf.random.set_seed(seed)
+    try:
+        yield ReleaseSeedLock()
+    finally:
+        release()
+
 
 def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener | None = None,
           on_batch: BatchListener | None = None, should_stop: StopCheck | None = None) -> TrainingResult:
     """Train a fresh model as ``config`` says, reporting each epoch to plain callables.
 
     ``should_stop()`` is polled after every step group; when it returns True the run stops
-    cleanly and the model and the history so far are returned (``stopped_early=True``).
-    """
-    import keras
+    cleanly and the model and the history so far are returned (``stopped_early=True``, unless
+    every epoch had already been trained in full).
 
+    Every random choice of the run (initial weights, dropout masks, the shuffle) comes from
+    ``config.seed`` alone, so runs that train at the same time do not change each other's numbers.
+    """
     started = time.perf_counter()
     split = split_training_data(config, dataset.y_train)
     preset = models.get_preset(config.preset)
-    keras.utils.set_random_seed(config.seed)
-    model = preset.build()
-    model.compile(optimizer=models.make_optimizer(config.optimizer, config.effective_learning_rate),
-                  loss=config.loss, metrics=["accuracy"], jit_compile=False if config.fast else "auto")
+    with per_run_seed(config.seed):
+        model = preset.build()
+        model.compile(optimizer=models.make_optimizer(config.optimizer, config.effective_learning_rate),
+                      loss=config.loss, metrics=["accuracy"], jit_compile=False if config.fast else "auto")
 
-    train_images = dataset.x_train[split.train_indices]
-    train_labels = dataset.y_train[split.train_indices]
-    validation_data = (scale_images(dataset.x_train[split.validation_indices], model.input_shape),
-                       encode_targets(dataset.y_train[split.validation_indices], config.loss))
-    steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
+        train_images = dataset.x_train[split.train_indices]
+        train_labels = dataset.y_train[split.train_indices]
+        validation_data = (scale_images(dataset.x_train[split.validation_indices], model.input_shape),
+                           encode_targets(dataset.y_train[split.validation_indices], config.loss))
+        steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
 
-    if config.fast:
-        steps_per_group = steps_per_group_for(config)
-        callback = make_reporting_callback(
-            on_epoch, on_batch, should_stop, steps_per_epoch,
-            group_sizes=_group_sizes(len(train_images), config.batch_size, steps_per_group))
-        _install_grouped_train_step(model, train_images, train_labels, config.loss, preset.compile_with_xla)
-        model.fit(_index_group_dataset(len(train_images), config.batch_size, steps_per_group),
-                  epochs=config.epochs, verbose=0, callbacks=[callback],
-                  validation_data=validation_data, validation_batch_size=1024)
-        model.train_step = type(model).train_step.__get__(model)  # a plain model again, e.g. for saving
-        model.train_function = None  # fit caches the grouped loop; drop it so a later fit builds a plain one
-    else:
-        callback = make_reporting_callback(on_epoch, on_batch, should_stop, steps_per_epoch)
-        model.fit(scale_images(train_images, model.input_shape), encode_targets(train_labels, config.loss),
-                  batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=[callback],
-                  validation_data=validation_data)
-    return TrainingResult(config=config, model=model, history=list(callback.reports), split=split,
-                          stopped_early=callback.stopped_by_request, seconds=time.perf_counter() - started)
+        if config.fast:
+            steps_per_group = steps_per_group_for(config)
+            callback = make_reporting_callback(
+                on_epoch, on_batch, should_stop, steps_per_epoch,
+                group_sizes=_group_sizes(len(train_images), config.batch_size, steps_per_group))
+            release = _install_grouped_train_step(model, train_images, train_labels, config.loss,
+                                                  preset.compile_with_xla)
+            try:
+                model.fit(_index_group_dataset(len(train_images), config.batch_size, steps_per_group, config.seed),
+                          epochs=config.epochs, verbose=0, callbacks=[callback],
+                          validation_data=validation_data, validation_batch_size=1024)
+            finally:
+                release()
+        else:
+            callback = make_reporting_callback(on_epoch, on_batch, should_stop, steps_per_epoch)
+            with _plain_fit_seeding(config.seed) as seeded:
+                model.fit(scale_images(train_images, model.input_shape), encode_targets(train_labels, config.loss),
+                          batch_size=config.batch_size, epochs=config.epochs, verbose=0,
+                          callbacks=[seeded, callback], validation_data=validation_data)
+    history = list(callback.reports)
+    trained_in_full = len(history) == config.epochs and all(report.complete for report in history)
+    return TrainingResult(config=config, model=model, history=history, split=split,
+                          stopped_early=callback.stopped_by_request and not trained_in_full,
+                          seconds=time.perf_counter() - started)
 
 
 def warm_up() -> None:
