@@ -294,24 +294,11 @@ def steps_per_group_for(config: TrainingConfig) -> int:
     return max(1, int(GROUP_SECONDS / max(step_seconds, 1e-9)))
 
 
-def _install_grouped_train_step(model: keras.Model, images: np.ndarray, labels: np.ndarray, loss: str,
-                                xla: bool) -> Callable[[], None]:
-    """Make ``model.fit`` take groups of index batches and run their steps in one compiled loop.
-
-    The images and labels live in two variables made for this run, not in constants: a traced
-    function keeps its constants for as long as TensorFlow keeps the function, which is longer
-    than the model (about 47 MB per full-data run, for good). Returns ``release``, which gives
-    the model its own ``train_step`` back and empties the variables, whatever still holds the
-    traced loop.
-    """
+def _install_grouped_train_step(model: keras.Model, image_variable, target_variable, loss: str, xla: bool) -> None:
+    """Make ``model.fit`` take groups of index batches and run their steps in one compiled loop
+    that gathers each batch from ``image_variable`` (uint8) and ``target_variable`` (int32)."""
     import tensorflow as tf
 
-    # uint8, scaled inside the loop: 4x less memory. The leading axis is left open so that
-    # release() can shrink the variables to nothing.
-    image_variable = tf.Variable(images, trainable=False, shape=tf.TensorShape([None, *images.shape[1:]]),
-                                 name="engine_images")
-    target_variable = tf.Variable(labels.astype(np.int32), trainable=False, shape=tf.TensorShape([None]),
-                                  name="engine_targets")
     input_shape = [-1, *(int(d) for d in model.input_shape[1:])]
     one_hot = loss in models.ONE_HOT_LOSSES
     single_step = model.train_step
@@ -340,13 +327,92 @@ def _install_grouped_train_step(model: keras.Model, images: np.ndarray, labels: 
     model.train_step = tf.function(grouped_train_step, jit_compile=xla, reduce_retracing=True) if xla \
         else grouped_train_step
 
-    def release() -> None:
-        model.train_step = type(model).train_step.__get__(model)  # a plain model again, e.g. for saving
-        model.train_function = None  # fit caches the grouped loop; drop it so a later fit builds a plain one
-        image_variable.assign(np.zeros((0, *images.shape[1:]), dtype=images.dtype))
-        target_variable.assign(np.zeros((0,), dtype=np.int32))
 
-    return release
+def _padded_rows(count: int) -> int:
+    """Rows of the engine's data variables: ``count`` rounded up to a power of two (at least 1,024),
+    so that the compiled loop sees few distinct shapes whatever the sample limits."""
+    return max(1024, 1 << max(0, count - 1).bit_length())
+
+
+class _EngineSlot:
+    """A compiled engine for one (preset, optimizer, learning rate, loss): a model whose ``fit``
+    runs the grouped step loop, and the two variables that hold a run's images and labels.
+
+    Runs borrow a slot, load their initial weights and data into it, train, and copy the trained
+    weights out into their own model. The traced loop, its XLA executable and Keras' train and
+    validation functions are made once per slot, not once per run: TensorFlow keeps traced
+    functions and compiled executables long after their model is gone (several MB per run),
+    and tracing and compiling cost most of a short run's first epoch.
+    """
+
+    def __init__(self, config: TrainingConfig, image_shape: tuple[int, ...]) -> None:
+        import tensorflow as tf
+
+        preset = models.get_preset(config.preset)
+        self.model = preset.build()
+        self.model.compile(optimizer=models.make_optimizer(config.optimizer, config.effective_learning_rate),
+                           loss=config.loss, metrics=["accuracy"], jit_compile=False)
+        self.model.optimizer.build(self.model.trainable_variables)
+        # The leading axis is left open: each run assigns its own (padded) number of rows, and
+        # release() shrinks the variables to nothing between runs.
+        self.images = tf.Variable(np.zeros((0, *image_shape), dtype=np.uint8), trainable=False,
+                                  shape=tf.TensorShape([None, *image_shape]), name="engine_images")
+        self.targets = tf.Variable(np.zeros((0,), dtype=np.int32), trainable=False,
+                                   shape=tf.TensorShape([None]), name="engine_targets")
+        _install_grouped_train_step(self.model, self.images, self.targets, config.loss, preset.compile_with_xla)
+
+    def load(self, initial: keras.Model, images: np.ndarray, labels: np.ndarray) -> None:
+        """Start from ``initial``'s weights, optimizer state and dropout seeds, with this run's data."""
+        _copy_state(initial, self.model)
+        rows = _padded_rows(len(images))
+        padded_images = np.zeros((rows, *images.shape[1:]), dtype=np.uint8)
+        padded_images[:len(images)] = images
+        padded_labels = np.zeros((rows,), dtype=np.int32)
+        padded_labels[:len(labels)] = labels
+        self.images.assign(padded_images)
+        self.targets.assign(padded_labels)
+
+    def unload(self, trained: keras.Model) -> None:
+        """Copy the trained state out into ``trained`` and let go of the run's data."""
+        _copy_state(self.model, trained)
+        self.images.assign(np.zeros((0, *self.images.shape[1:]), dtype=np.uint8))
+        self.targets.assign(np.zeros((0,), dtype=np.int32))
+
+
+def _copy_state(source: keras.Model, target: keras.Model) -> None:
+    """Every variable of the model (weights, dropout seed states) and of its optimizer, by position."""
+    pairs = [*zip(source.variables, target.variables, strict=True),
+             *zip(source.optimizer.variables, target.optimizer.variables, strict=True)]
+    for from_variable, to_variable in pairs:
+        if tuple(from_variable.shape) != tuple(to_variable.shape):
+            raise RuntimeError(f"engine slot mismatch: {from_variable.path} {from_variable.shape} "
+                               f"vs {to_variable.path} {to_variable.shape}")
+        to_variable.assign(from_variable.value)
+
+
+MAX_IDLE_SLOTS = 6
+"""Idle engine slots kept for later runs (least recently used go first)."""
+_SLOT_LOCK = threading.Lock()
+_IDLE_SLOTS: list[tuple[tuple, _EngineSlot]] = []
+
+
+def _slot_key(config: TrainingConfig) -> tuple:
+    return (models.get_preset(config.preset), config.optimizer, config.effective_learning_rate, config.loss)
+
+
+@contextlib.contextmanager
+def _borrowed_slot(config: TrainingConfig, image_shape: tuple[int, ...]):
+    """An idle slot for ``config`` (or a new one), given back afterwards; one run per slot at a time."""
+    key = _slot_key(config)
+    with _SLOT_LOCK:
+        index = next((i for i, (slot_key, _) in enumerate(_IDLE_SLOTS) if slot_key == key), None)
+        slot = _IDLE_SLOTS.pop(index)[1] if index is not None else None
+    if slot is None:
+        slot = _EngineSlot(config, image_shape)
+    yield slot
+    with _SLOT_LOCK:
+        _IDLE_SLOTS.append((key, slot))
+        del _IDLE_SLOTS[:-MAX_IDLE_SLOTS]
 
 
 class _PerThreadRandom:
@@ -461,14 +527,16 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
             callback = make_reporting_callback(
                 on_epoch, on_batch, should_stop, steps_per_epoch,
                 group_sizes=_group_sizes(len(train_images), config.batch_size, steps_per_group))
-            release = _install_grouped_train_step(model, train_images, train_labels, config.loss,
-                                                  preset.compile_with_xla)
-            try:
-                model.fit(_index_group_dataset(len(train_images), config.batch_size, steps_per_group, config.seed),
-                          epochs=config.epochs, verbose=0, callbacks=[callback],
-                          validation_data=validation_data, validation_batch_size=1024)
-            finally:
-                release()
+            model.optimizer.build(model.trainable_variables)
+            with _borrowed_slot(config, train_images.shape[1:]) as slot:
+                slot.load(model, train_images, train_labels)
+                try:
+                    slot.model.fit(_index_group_dataset(len(train_images), config.batch_size, steps_per_group,
+                                                        config.seed),
+                                   epochs=config.epochs, verbose=0, callbacks=[callback],
+                                   validation_data=validation_data, validation_batch_size=1024)
+                finally:
+                    slot.unload(model)
         else:
             callback = make_reporting_callback(on_epoch, on_batch, should_stop, steps_per_epoch)
             with _plain_fit_seeding(config.seed) as seeded:

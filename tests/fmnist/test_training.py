@@ -303,11 +303,14 @@ def _train_in_threads(configs, dataset, barrier_in_build: bool, monkeypatch):
     inside its preset's ``build``, until all runs have got that far (the moment seeds are drawn)."""
     if barrier_in_build:
         barrier = threading.Barrier(len(configs), timeout=120)
+        waited = threading.local()
         for name in {config.preset for config in configs}:
             preset = models.get_preset(name)
 
             def build(original=preset.build):
-                barrier.wait()
+                if not getattr(waited, "done", False):  # the run's own model, not the engine's
+                    waited.done = True
+                    barrier.wait()
                 return original()
             monkeypatch.setitem(models.PRESETS, name, dataclasses.replace(preset, build=build))
     results: dict[int, training.TrainingResult] = {}
