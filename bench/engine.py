@@ -21,14 +21,34 @@ later epochs, shows what the two paths do when nothing else competes for the CPU
 ``timeit`` advises for noisy machines). Rounds alternate which
 path goes first, and a tiny warm-up of both paths runs before any measurement, so neither path
 pays the process's one-time start-up costs.
+
+The group also measures what issues 8 and 12 ask of the engine:
+
+- ``seed_five_epochs_s``: the reference run (seed preset, 5 epochs on 48,000 images) through
+  ``train()``, from the call to the trained model (split, build, 5 epochs with validation; the
+  dataset is already loaded) after ``fmnist.training.warm_up()``, as a user's first run in the
+  app: the engine's compiled slot is reused, so no tracing or compilation is left in the run.
+  The fastest of two runs (quick) or three (full), with its CPU seconds beside it.
+  ``seed_five_epochs_compiling_s`` is the same run with a fresh slot, compilation included.
+- ``concurrent_seed_max_abs_diff``: the seed preset with seed 42 trained alone, then again while
+  an mlp run with seed 7 trains in another thread (both threads released together): the largest
+  per-epoch metric difference. Per-run seeds make it 0.
+- ``rss_growth_per_run_mb``: full-data runs one after another through ``fmnist.jobs.JobManager``
+  in this process, each job dropped after it ends; (RSS after the last run - RSS after run 6) /
+  (runs - 6), VmRSS from ``/proc/self/status``. Quick: 10 seed-preset runs of one epoch; full:
+  12 runs of one epoch each for seed and mlp (the largest growth is reported, per preset too).
+  The leak this guards against kept each run's training images (about 47 MB) for good.
+- ``cnn_engine_speedup``: ``engine_speedup_cnn`` under the name the issue uses.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import io
 import math
+import threading
 import time
 
 import numpy as np
@@ -36,7 +56,8 @@ import numpy as np
 from bench.measure import Settings, median, progress, rounded
 
 METRIC_NAMES = ("loss", "accuracy", "val_loss", "val_accuracy")
-KEYS = ("engine_speedup_seed", "seed_metrics_max_abs_diff", "peak_matmul_gflops")
+KEYS = ("engine_speedup_seed", "seed_metrics_max_abs_diff", "peak_matmul_gflops", "seed_five_epochs_s",
+        "concurrent_seed_max_abs_diff", "rss_growth_per_run_mb", "cnn_engine_speedup")
 """Keys this group always reports (per-preset keys are added for the presets it runs)."""
 
 
@@ -205,6 +226,91 @@ def compare(dataset, plan: PresetPlan, first_round_plain_first: bool, peak_gflop
     return metrics
 
 
+def resident_mb() -> float:
+    """This process's VmRSS from ``/proc/self/status``, in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def seed_five_epochs(dataset, repeats: int) -> dict[str, object]:
+    """The reference run through ``train()``: once with a fresh engine slot (tracing and XLA
+    compilation inside the run), then ``repeats`` times as a user's run after the app's warm-up
+    (``fmnist.training.warm_up``), fastest of those; CPU seconds beside each."""
+    from fmnist import training
+
+    def timed(label: str) -> tuple[float, float, float]:
+        cpu_started = time.process_time()
+        result = training.train(training.TrainingConfig(), dataset)
+        cpu = time.process_time() - cpu_started
+        progress(f"engine: seed, 5 epochs through train(), {label}: {result.seconds:.3f} s "
+                 f"(CPU {cpu:.2f} s, first epoch {result.history[0].seconds:.3f} s)")
+        return result.seconds, cpu, result.history[0].seconds
+
+    training.clear_engine_slots()  # a fresh slot: this run traces and compiles its loop
+    compiling = timed("compiling its engine")
+    training.warm_up()
+    warm = min(timed("after the app's warm-up") for _ in range(repeats))
+    return {"seed_five_epochs_s": rounded(warm[0], 3), "seed_five_epochs_cpu_s": rounded(warm[1], 3),
+            "seed_five_epochs_first_epoch_s": rounded(warm[2], 3),
+            "seed_five_epochs_compiling_s": rounded(compiling[0], 3),
+            "seed_five_epochs_compiling_cpu_s": rounded(compiling[1], 3),
+            "seed_five_epochs_compiling_first_epoch_s": rounded(compiling[2], 3)}
+
+
+def _history(result) -> dict[str, list[float]]:
+    return {name: [float(getattr(report, name)) for report in result.history] for name in METRIC_NAMES}
+
+
+def concurrent_seed_difference(dataset, epochs: int = 3, neighbour_limit: int = 10_000) -> dict[str, object]:
+    """Seed preset (seed 42) alone, then beside an mlp run (seed 7) started at the same moment."""
+    from fmnist import training
+
+    config = training.TrainingConfig(epochs=epochs, seed=42)
+    neighbour = training.TrainingConfig(preset="mlp", epochs=epochs, seed=7, sample_limit=neighbour_limit)
+    solo = training.train(config, dataset)
+    start = threading.Barrier(2)
+    results = {}
+
+    def run(name, run_config):
+        start.wait()
+        results[name] = training.train(run_config, dataset)
+    threads = [threading.Thread(target=run, args=item) for item in (("seed", config), ("mlp", neighbour))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    difference = max_abs_difference(_history(solo), _history(results["seed"]))
+    progress(f"engine: seed 42 alone vs beside an mlp run: largest metric difference {difference:.3g}")
+    return {"concurrent_seed_max_abs_diff": float(f"{difference:.3g}")}
+
+
+def memory_growth(dataset, preset: str, runs: int, baseline_run: int = 6) -> dict[str, object]:
+    """RSS after each of ``runs`` one-epoch runs through a JobManager, each job dropped (see the docstring)."""
+    from fmnist.jobs import JobManager
+    from fmnist.training import TrainingConfig
+
+    manager = JobManager(max_concurrent=1)
+    readings = []
+    for _ in range(runs):
+        job = manager.submit(TrainingConfig(preset=preset, epochs=1), dataset)
+        job.wait()
+        if job.result is None:
+            raise RuntimeError(f"a {preset} run failed: {job.snapshot().error}")
+        del job
+        gc.collect()
+        readings.append(resident_mb())
+    progress(f"engine: {preset}, RSS after each of {runs} runs: " + ", ".join(f"{value:.0f}" for value in readings)
+             + " MB")
+    growth = (readings[-1] - readings[baseline_run - 1]) / (runs - baseline_run)
+    return {f"rss_after_run_1_mb_{preset}": rounded(readings[0], 1),
+            f"rss_after_run_{baseline_run}_mb_{preset}": rounded(readings[baseline_run - 1], 1),
+            f"rss_after_run_{runs}_mb_{preset}": rounded(readings[-1], 1),
+            f"rss_growth_per_run_mb_{preset}": rounded(growth, 2)}
+
+
 def run(settings: Settings) -> dict[str, object]:
     """All presets of the plan; ``engine_speedup_<preset>`` is plain steady seconds / engine steady seconds."""
     from fmnist.data import load_dataset
@@ -214,6 +320,13 @@ def run(settings: Settings) -> dict[str, object]:
     warm_up(dataset)
     peak = peak_matmul_gflops()
     metrics: dict[str, object] = {"peak_matmul_gflops": rounded(peak, 2)}
+    metrics.update(seed_five_epochs(dataset, repeats=2 if settings.quick else 3))
     for index, plan in enumerate(plans(settings)):
         metrics.update(compare(dataset, plan, first_round_plain_first=index % 2 == 0, peak_gflops=peak))
+    metrics["cnn_engine_speedup"] = metrics.get("engine_speedup_cnn")
+    metrics.update(concurrent_seed_difference(dataset))
+    growth_presets = ("seed",) if settings.quick else ("seed", "mlp")
+    for preset in growth_presets:
+        metrics.update(memory_growth(dataset, preset, runs=10 if settings.quick else 12))
+    metrics["rss_growth_per_run_mb"] = max(metrics[f"rss_growth_per_run_mb_{preset}"] for preset in growth_presets)
     return metrics

@@ -377,3 +377,19 @@ def test_runs_one_after_another_do_not_keep_their_training_images():
         readings.append(_resident_mb())
     growth_per_run = (readings[-1] - readings[1]) / (len(readings) - 2)
     assert growth_per_run < image_mb / 3, f"RSS after each run: {[round(value) for value in readings]} MB"
+
+
+@pytest.mark.parametrize("preset", ["seed", "mlp"])
+def test_a_reused_engine_slot_gives_the_numbers_of_a_fresh_one(tiny_dataset, preset):
+    """Later runs borrow the engine slot of earlier ones: weights, optimizer state, dropout seeds
+    and data must all be those of the new run, however the slot was left."""
+    config = training.TrainingConfig(preset=preset, epochs=2, seed=11)
+    training.clear_engine_slots()
+    fresh = training.train(config, tiny_dataset)
+    training.train(dataclasses.replace(config, seed=12, sample_limit=300), tiny_dataset,
+                   should_stop=lambda: True)  # leaves the slot part-trained and stopped
+    reused = training.train(config, tiny_dataset)
+    np.testing.assert_array_equal(metrics(reused.history), metrics(fresh.history))
+    for fresh_weights, reused_weights in zip(fresh.model.get_weights(), reused.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(reused_weights, fresh_weights)
+    assert reused.model is not fresh.model
