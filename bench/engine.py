@@ -346,6 +346,54 @@ def memory_growth_here(preset: str, runs: int, baseline_run: int) -> None:
                       "readings": ", ".join(f"{value:.0f}" for value in readings)}), flush=True)
 
 
+def profile_cnn_step(dataset, steps: int = 100) -> dict[str, object]:
+    """Where a cnn training step's time goes at batch 32, in CPU ms per step (all threads):
+    plain ``fit`` (no validation), Keras' own ``train_step`` run ``steps`` times inside one
+    ``tf.while_loop`` on one resident batch (no input pipeline, no per-step dispatch: what no
+    engine can beat without changing the arithmetic), and the forward pass alone."""
+    import tensorflow as tf
+
+    from fmnist import models
+
+    count = steps * 32
+    images = (dataset.x_train[:count] / 255).astype(np.float32).reshape(-1, 28, 28, 1)
+    labels = dataset.y_train[:count].astype(np.int32)
+
+    def cpu_ms_per_step(function) -> float:
+        started = time.process_time()
+        function()
+        return (time.process_time() - started) / steps * 1000
+
+    def compiled_model():
+        model = models.build_model("cnn")
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    plain = compiled_model()
+    plain.fit(images[:320], labels[:320], batch_size=32, epochs=1, verbose=0)
+    plain_ms = cpu_ms_per_step(lambda: plain.fit(images, labels, batch_size=32, epochs=1, verbose=0))
+    looped_model = compiled_model()
+    batch_images, batch_labels = tf.constant(images[:32]), tf.constant(labels[:32])
+
+    @tf.function
+    def looped(batch_x, batch_y):
+        def body(step):
+            looped_model.train_step((batch_x, batch_y))
+            return (step + 1,)
+        tf.while_loop(lambda step: step < steps, body, (tf.constant(0),))
+
+    looped(batch_images, batch_labels)
+    loop_ms = cpu_ms_per_step(lambda: looped(batch_images, batch_labels))
+    forward = tf.function(lambda batch_x: looped_model(batch_x, training=True))
+    forward(batch_images)
+    forward_ms = cpu_ms_per_step(lambda: [forward(batch_images) for _ in range(steps)])
+    progress(f"engine: cnn step profile (CPU ms/step): plain fit {plain_ms:.2f}, train_step in one while loop "
+             f"{loop_ms:.2f}, forward alone {forward_ms:.2f}")
+    return {"cnn_step_cpu_ms_plain_fit": rounded(plain_ms, 3), "cnn_step_cpu_ms_while_loop": rounded(loop_ms, 3),
+            "cnn_step_cpu_ms_forward": rounded(forward_ms, 3),
+            "cnn_engine_speedup_bound": rounded(plain_ms / loop_ms, 3)}
+
+
 def run(settings: Settings) -> dict[str, object]:
     """All presets of the plan; ``engine_speedup_<preset>`` is plain steady seconds / engine steady seconds."""
     from fmnist.data import load_dataset
@@ -359,6 +407,8 @@ def run(settings: Settings) -> dict[str, object]:
     for index, plan in enumerate(plans(settings)):
         metrics.update(compare(dataset, plan, first_round_plain_first=index % 2 == 0, peak_gflops=peak))
     metrics["cnn_engine_speedup"] = metrics.get("engine_speedup_cnn")
+    if not settings.quick:
+        metrics.update(profile_cnn_step(dataset))
     metrics.update(concurrent_seed_difference(dataset))
     growth_presets = ("seed",) if settings.quick else ("seed", "mlp")
     for preset in growth_presets:
