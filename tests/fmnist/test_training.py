@@ -4,14 +4,19 @@ Training runs on the conftest's ``tiny_dataset`` (600 images): a couple of secon
 """
 
 import dataclasses
+import gc
 import math
+import random
+import sys
+import threading
 
 import keras
 import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from fmnist import evaluation, training
+from fmnist import evaluation, models, training
+from tests.conftest import make_tiny_dataset
 
 ENGINE_TOLERANCE = 1e-3
 """The fast engine must give plain ``fit``'s per-epoch metrics to this precision."""
@@ -305,3 +310,124 @@ def test_train_sends_points_from_a_real_run(tiny_dataset):
     last_of_each = [max((p for p in points if p.epoch == epoch), key=lambda p: p.fraction) for epoch in (1, 2)]
     assert [p.fraction for p in last_of_each] == [1.0, 1.0]
     assert [p.loss for p in last_of_each] == pytest.approx([report.loss for report in result.history], rel=1e-6)
+
+
+def test_stop_during_the_last_epoch_of_a_fully_trained_run_is_not_stopped_early(tiny_dataset):
+    """The seed preset trains each epoch as one step group, so Stop pressed in the last epoch is
+    seen only after that epoch's last step: every epoch was trained in full."""
+    epochs_seen: list[int] = []
+    result = training.train(training.TrainingConfig(epochs=3), tiny_dataset,
+                            on_batch=lambda epoch, fraction: epochs_seen.append(epoch),
+                            should_stop=lambda: epochs_seen[-1] == 3)
+    assert [report.epoch for report in result.history] == [1, 2, 3]
+    assert all(report.complete for report in result.history)
+    assert result.stopped_early is False
+
+
+def test_stop_part_way_through_the_last_epoch_is_still_stopped_early(tiny_dataset, monkeypatch):
+    monkeypatch.setattr(training, "steps_per_group_for", lambda config: 4)  # several groups per epoch
+    epochs_seen: list[int] = []
+    result = training.train(training.TrainingConfig(epochs=2), tiny_dataset,
+                            on_batch=lambda epoch, fraction: epochs_seen.append(epoch),
+                            should_stop=lambda: epochs_seen[-1] == 2)
+    assert len(result.history) == 2 and result.history[-1].complete is False
+    assert result.stopped_early is True
+
+
+# --------------------------------------------------------------------------- seeds per run
+
+def _train_in_threads(configs, dataset, barrier_in_build: bool, monkeypatch):
+    """Train each config in its own thread, all at once; with ``barrier_in_build`` every run waits,
+    inside its preset's ``build``, until all runs have got that far (the moment seeds are drawn)."""
+    if barrier_in_build:
+        barrier = threading.Barrier(len(configs), timeout=120)
+        waited = threading.local()
+        for name in {config.preset for config in configs}:
+            preset = models.get_preset(name)
+
+            def build(original=preset.build):
+                if not getattr(waited, "done", False):  # the run's own model, not the engine's
+                    waited.done = True
+                    barrier.wait()
+                return original()
+            monkeypatch.setitem(models.PRESETS, name, dataclasses.replace(preset, build=build))
+    results: dict[int, training.TrainingResult] = {}
+    errors: list[BaseException] = []
+
+    def run(index, config):
+        try:
+            results[index] = training.train(config, dataset)
+        except BaseException as error:  # noqa: BLE001 - reported by the test below
+            errors.append(error)
+    threads = [threading.Thread(target=run, args=(index, config)) for index, config in enumerate(configs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    return [results[index] for index in range(len(configs))]
+
+
+@pytest.mark.parametrize("barrier_in_build", [True, False], ids=["set-up-at-the-same-moment", "started-together"])
+def test_runs_training_at_the_same_time_give_their_solo_numbers(tiny_dataset, train_once, monkeypatch,
+                                                                barrier_in_build):
+    seed_config = training.TrainingConfig(epochs=2, seed=42)
+    mlp_config = training.TrainingConfig(preset="mlp", epochs=2, seed=7)
+    solo = [train_once(seed_config), train_once(mlp_config)]
+    together = _train_in_threads([seed_config, mlp_config], tiny_dataset, barrier_in_build, monkeypatch)
+    for alone, beside in zip(solo, together, strict=True):
+        np.testing.assert_allclose(metrics(beside.history), metrics(alone.history), rtol=0, atol=1e-6)
+        for alone_weights, beside_weights in zip(alone.model.get_weights(), beside.model.get_weights(), strict=True):
+            np.testing.assert_allclose(beside_weights, alone_weights, rtol=0, atol=1e-6)
+
+
+def test_seeding_a_run_leaves_the_process_wide_random_state_alone(tiny_dataset):
+    random.seed(123)
+    expected = random.random()
+    random.seed(123)
+    training.train(training.TrainingConfig(epochs=1, seed=5), tiny_dataset)
+    assert random.random() == expected
+
+
+# --------------------------------------------------------------------------- memory
+
+def _resident_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_runs_one_after_another_do_not_keep_their_training_images():
+    """The engine once captured the training images as a constant of its traced step, which
+    TensorFlow kept after the model was gone: RSS grew by at least the images' size per run."""
+    dataset = make_tiny_dataset(train_count=60_000, test_count=10)
+    image_mb = dataset.x_train.nbytes / 2**20  # about 45 MB
+    config = training.TrainingConfig(epochs=1, validation_fraction=0.01)
+    readings = []
+    for _ in range(5):
+        result = training.train(config, dataset)
+        assert result.history[-1].val_accuracy > 0.5
+        del result
+        gc.collect()
+        readings.append(_resident_mb())
+    growth_per_run = (readings[-1] - readings[1]) / (len(readings) - 2)
+    assert growth_per_run < image_mb / 3, f"RSS after each run: {[round(value) for value in readings]} MB"
+
+
+@pytest.mark.parametrize("preset", ["seed", "mlp"])
+def test_a_reused_engine_slot_gives_the_numbers_of_a_fresh_one(tiny_dataset, preset):
+    """Later runs borrow the engine slot of earlier ones: weights, optimizer state, dropout seeds
+    and data must all be those of the new run, however the slot was left."""
+    config = training.TrainingConfig(preset=preset, epochs=2, seed=11)
+    training.clear_engine_slots()
+    fresh = training.train(config, tiny_dataset)
+    training.train(dataclasses.replace(config, seed=12, sample_limit=300), tiny_dataset,
+                   should_stop=lambda: True)  # leaves the slot part-trained and stopped
+    reused = training.train(config, tiny_dataset)
+    np.testing.assert_array_equal(metrics(reused.history), metrics(fresh.history))
+    for fresh_weights, reused_weights in zip(fresh.model.get_weights(), reused.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(reused_weights, fresh_weights)
+    assert reused.model is not fresh.model
