@@ -36,9 +36,15 @@ Faults (each ends only the job concerned, with a message for people; the manager
     - The worker process dies (``kill -9``, a crash): the job is FAILED, "start it again to retry".
     - The worker runs out of memory (Ray's memory monitor kills it, or Python raises
       ``MemoryError``): FAILED, with a message saying so.
-    - The cluster goes away mid-run (the board stops answering for ``cluster_timeout_seconds``):
+    - The cluster goes away mid-run (the board stops answering for ``cluster_timeout_seconds``,
+      20 s; Ray's own 60 s limit, after which it would end the server process, is lifted):
       every active job is FAILED with a message; later submissions fail at once with the same
       message, and the server keeps serving the runs it already has.
+      When this server started the instance itself (``local``) and its processes end, the server
+      notices at once and stops using Ray (Ray would end a driver process that touches a dead
+      node's object store). Limit: a driver cannot outlive the Ray node on its own machine, so
+      with ``auto``/``host:port`` the server must run on a healthy node of the cluster (Ray ends
+      the server process if that node's raylet dies); the cluster's other nodes may come and go.
     - The cluster is unreachable at server start: **refuse clearly**. :func:`make_job_manager`
       raises :class:`RayUnavailableError` with a message naming the address, and does not fall
       back to threads: a server configured for a cluster quietly training a classroom in its own
@@ -346,7 +352,8 @@ class RayJobManager:
 
     def __init__(self, num_cpus: float = 1, abandon_after_seconds: float | None = None,
                  poll_seconds: float = 0.25, stop_poll_seconds: float = 0.2,
-                 abandon_grace_seconds: float = 5.0, cluster_timeout_seconds: float = 10.0,
+                 abandon_grace_seconds: float = 5.0, cluster_timeout_seconds: float = 20.0,
+                 board_start_seconds: float = 180.0,
                  train_function: Callable[..., TrainingResult] | None = None) -> None:
         ray = _ray()
         if not ray.is_initialized():
@@ -363,6 +370,7 @@ class RayJobManager:
         self.stop_poll_seconds = stop_poll_seconds
         self.abandon_grace_seconds = abandon_grace_seconds
         self.cluster_timeout_seconds = cluster_timeout_seconds
+        self.board_start_seconds = board_start_seconds
         self.dataset_puts = 0
         """How many datasets this manager has put into the object store (one per distinct dataset)."""
         self.unavailable = ""
@@ -390,6 +398,8 @@ class RayJobManager:
                owner_connected: Callable[[], bool] | None = None) -> RayTrainingJob:
         """Send a job to Ray; it waits in Ray's queue until a worker with ``num_cpus`` CPUs is free."""
         job = RayTrainingJob(config, self, owner_connected)
+        if not self.unavailable and not _local_ray_processes_alive():
+            self._cluster_lost(RayUnavailableError("the local Ray processes ended"))
         with self._condition:
             self._jobs[job.job_id] = job
             if self.unavailable:
@@ -457,7 +467,8 @@ class RayJobManager:
 
     def _monitor_loop(self) -> None:
         ray = _ray()
-        last_answer = time.monotonic()
+        created = time.monotonic()
+        last_answer: float | None = None  # the board's first answer can take long: its process starts
         while True:
             with self._condition:
                 while not self._closed and not any(not job.done for job in self._jobs.values()):
@@ -470,7 +481,9 @@ class RayJobManager:
                                  timeout=max(self.poll_seconds * 4, 1.0))
                 last_answer = time.monotonic()
             except Exception as error:  # noqa: BLE001 - any failure to hear from the board counts
-                if time.monotonic() - last_answer > self.cluster_timeout_seconds:
+                silent_since, limit = ((last_answer, self.cluster_timeout_seconds) if last_answer is not None
+                                       else (created, self.board_start_seconds))
+                if time.monotonic() - silent_since > limit:
                     self._cluster_lost(error)
                     continue
                 states = {}
@@ -518,6 +531,8 @@ class RayJobManager:
             if job._stop_requested and isinstance(error, (ray.exceptions.TaskCancelledError,
                                                           ray.exceptions.WorkerCrashedError)):
                 job._end(JobStatus.STOPPED)
+            elif not _local_ray_processes_alive():
+                self._cluster_lost(error)
             else:
                 logger.warning("job %s failed: %s", job.job_id, error)
                 job._end(JobStatus.FAILED, describe_failure(error))
@@ -535,23 +550,47 @@ class RayJobManager:
             job._end(JobStatus.FAILED, CLUSTER_LOST_MESSAGE)
 
 
+def _local_ray_processes_alive() -> bool:
+    """False once a process of the Ray instance this server started (``local``) has ended.
+
+    The server must then stop using Ray at once: Ray ends a driver process that touches the object
+    store of a dead local node. For a cluster it only joined, this server cannot tell (True).
+    """
+    with contextlib.suppress(Exception):
+        node = _ray()._private.worker._global_node
+        if node is not None and node.head:
+            for kind in ("gcs_server", "raylet"):
+                for info in node.all_processes.get(kind, []):
+                    if info.process is not None and info.process.poll() is not None:
+                        return False
+    return True
+
+
 # ----------------------------------------------------------------------------- choosing a backend
 
-def connect(address: str, num_cpus: int | None = None) -> None:
+def connect(address: str, num_cpus: int | None = None, timeout_seconds: float = 60.0) -> None:
     """Connect this process to Ray: ``auto``, ``host:port``, or ``local`` (a new local instance with
-    ``num_cpus`` CPUs, default all usable cores, on the loopback interface, without dashboard).
+    ``num_cpus`` CPUs, default all usable cores, on the loopback address, without dashboard).
 
     Usage statistics are off, so start-up does not try to reach the network. Raises
-    :class:`RayUnavailableError` with a message for people when the cluster cannot be reached.
+    :class:`RayUnavailableError` with a message for people when the cluster cannot be reached:
+    at once when nothing listens at ``host:port``, else after ``timeout_seconds`` (``ray.init``
+    itself waits forever for a cluster that does not answer).
     """
     address = (address or "").strip()
     if not address:
         raise ValueError("Give a Ray address: auto, host:port, or local.")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # Ray ends a driver process whose cluster stays unreachable for 60 s; this process is the web
+    # server, which must outlive its cluster: it fails the active jobs and keeps serving instead.
+    os.environ.setdefault("RAY_gcs_rpc_server_reconnect_timeout_s", str(365 * 24 * 3600))
     if address == "local":
         # A single-machine instance: Ray then uses the loopback address for its node (read when
         # ray is first imported; the server imports it only here).
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    advice = f"Start it, fix {RAY_ADDRESS_VARIABLE} (or --ray), or unset it to train in this server's threads."
+    if address not in ("local", "auto"):
+        _check_listening(address, advice)
     ray = _ray()
     if ray.is_initialized():
         return
@@ -563,12 +602,46 @@ def connect(address: str, num_cpus: int | None = None) -> None:
         options.update(num_cpus=num_cpus, runtime_env={"env_vars": {"PYTHONPATH": str(REPOSITORY_ROOT)}})
     else:
         options["address"] = address
+    if address == "local":
+        # In the calling thread: Ray ties its processes' lives to the thread that starts them.
+        try:
+            ray.init(**options)
+        except Exception as error:  # Ray raises several kinds; all mean "could not start"
+            raise RayUnavailableError(f"A local Ray instance could not start ({type(error).__name__}: "
+                                      f"{error}). {advice}") from error
+        return
+    outcome: dict[str, BaseException] = {}
+
+    def initialise() -> None:
+        try:
+            ray.init(**options)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller below
+            outcome["error"] = error
+
+    starter = threading.Thread(target=initialise, name="fmnist-ray-connect", daemon=True)
+    starter.start()
+    starter.join(timeout_seconds)
+    if starter.is_alive():
+        raise RayUnavailableError(f"The Ray cluster at {address!r} did not answer within {timeout_seconds:.0f} s. "
+                                  f"{advice}")
+    if "error" in outcome:
+        error = outcome["error"]
+        raise RayUnavailableError(f"The Ray cluster at {address!r} cannot be reached "
+                                  f"({type(error).__name__}: {error}). {advice}") from error
+
+
+def _check_listening(address: str, advice: str) -> None:
+    """Refuse at once when nothing accepts connections at ``host:port``."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"A Ray address is auto, host:port or local, not {address!r}.")
     try:
-        ray.init(**options)
-    except Exception as error:  # Ray raises several kinds; all mean "not reachable"
-        raise RayUnavailableError(
-            f"The Ray cluster at {address!r} cannot be reached ({type(error).__name__}: {error}). "
-            f"Start it, fix {RAY_ADDRESS_VARIABLE}, or unset it to train in this server's threads.") from error
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except OSError as error:
+        raise RayUnavailableError(f"Nothing answers at the Ray address {address!r} ({error}). {advice}") from error
 
 
 def make_job_manager(address: str | None = None, **options: Any) -> JobManager | RayJobManager:

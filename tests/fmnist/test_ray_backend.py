@@ -10,6 +10,7 @@ real: a worker is killed with SIGKILL; a worker's training raises a real ``Memor
 import json
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -254,3 +255,15 @@ def test_make_job_manager_without_an_address_is_the_thread_manager(monkeypatch):
         assert isinstance(manager, ray_backend.RayJobManager)
     finally:
         manager.close()
+
+
+def test_an_unreachable_cluster_is_refused_at_once_with_a_message():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    started = time.monotonic()
+    with pytest.raises(ray_backend.RayUnavailableError, match="Nothing answers at the Ray address"):
+        ray_backend.make_job_manager(address)
+    assert time.monotonic() - started < 10
+    with pytest.raises(ValueError, match="host:port"):
+        ray_backend.make_job_manager("no port here")
