@@ -17,7 +17,7 @@ How a job runs
     The dataset is put into the object store once per manager (``ray.put``) and every job gets
     the same reference: workers on the same node read its arrays from shared memory, zero-copy.
 
-    One small progress actor per manager (:class:`ProgressBoard`, ``num_cpus=0``) collects the
+    One small progress actor per server process (``ProgressBoard``, ``num_cpus=0``) collects the
     workers' reports (fire-and-forget calls) and holds the Stop flags. A single monitor thread in
     the server polls it for all active jobs every ``poll_seconds`` (0.25 s), so per-epoch and
     within-epoch reports reach the page well within a second; the worker's ``should_stop`` reads
@@ -138,6 +138,24 @@ def _make_progress_board_class():
             self._jobs.pop(job_id, None)
 
     return ProgressBoard
+
+
+_shared_board: tuple[str, Any] | None = None
+_shared_board_lock = threading.Lock()
+
+
+def _progress_board() -> Any:
+    """The process's progress board, created on first use for the current Ray connection.
+
+    One per server process, shared by its managers: an actor takes a worker process of its own,
+    and a new one per manager would take a worker that had TensorFlow imported already.
+    """
+    global _shared_board
+    job_id = _ray().get_runtime_context().get_job_id()
+    with _shared_board_lock:
+        if _shared_board is None or _shared_board[0] != job_id:
+            _shared_board = (job_id, _make_progress_board_class().remote())
+        return _shared_board[1]
 
 
 def _train_in_worker(job_id: int, config: TrainingConfig, dataset: FashionMnist, board: Any,
@@ -379,7 +397,7 @@ class RayJobManager:
         self._condition = threading.Condition()
         self._jobs: dict[int, RayTrainingJob] = {}
         self._dataset_references: list[tuple[FashionMnist, Any]] = []
-        self._board = _make_progress_board_class().remote()
+        self._board = _progress_board()
         self._remote_train = ray.remote(_train_in_worker).options(num_cpus=num_cpus, max_retries=0,
                                                                    name="fmnist-training")
         self._closed = False
@@ -444,8 +462,6 @@ class RayJobManager:
                 _ray().cancel(job.reference, force=True)
             job._end(JobStatus.STOPPED, "The server shut down.")
         self._monitor.join(10)
-        with contextlib.suppress(Exception):
-            _ray().kill(self._board)
 
     # ------------------------------------------------------------- internals
     def _dataset_reference(self, dataset: FashionMnist):
