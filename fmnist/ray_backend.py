@@ -131,8 +131,10 @@ def _make_progress_board_class():
         def stop_requested(self, job_id: int) -> bool:
             return self._job(job_id)["stop"]
 
-        def poll(self, job_ids: list[int]) -> dict[int, dict[str, Any]]:
-            return {job_id: dict(self._job(job_id), epochs=list(self._job(job_id)["epochs"])) for job_id in job_ids}
+        def poll(self, known_epochs: dict[int, int]) -> dict[int, dict[str, Any]]:
+            """Each job's state, with only the epoch reports after the ``known_epochs[job_id]`` first."""
+            return {job_id: dict(self._job(job_id), epochs=self._job(job_id)["epochs"][known:])
+                    for job_id, known in known_epochs.items()}
 
         def forget(self, job_id: int) -> None:
             self._jobs.pop(job_id, None)
@@ -314,6 +316,11 @@ class RayTrainingJob:
         with self._lock:
             return self._status
 
+    @property
+    def known_epochs(self) -> int:
+        with self._lock:
+            return len(self._epochs)
+
     # ------------------------------------------------------------- called by the manager's monitor
     def _owner_gone(self, abandon_after_seconds: float) -> bool:
         if self._owner_connected is not None:
@@ -338,8 +345,8 @@ class RayTrainingJob:
                 self._epoch_started = time.monotonic()
             self._current_epoch = state["epoch"]
             self._epoch_fraction = state["fraction"]
-            if len(state["epochs"]) != len(self._epochs):
-                self._epochs = tuple(EpochReport(*report) for report in state["epochs"])
+            if state["epochs"]:
+                self._epochs += tuple(EpochReport(*report) for report in state["epochs"])
 
     def _end(self, status: JobStatus, error: str = "", result: TrainingResult | None = None) -> None:
         with self._lock:
@@ -419,10 +426,10 @@ class RayJobManager:
         if not self.unavailable and not _local_ray_processes_alive():
             self._cluster_lost(RayUnavailableError("the local Ray processes ended"))
         with self._condition:
-            self._jobs[job.job_id] = job
             if self.unavailable:
                 job._end(JobStatus.FAILED, self.unavailable)
                 return job
+            self._jobs[job.job_id] = job
             try:
                 dataset_reference = self._dataset_reference(dataset)
                 job.reference = self._remote_train.remote(job.job_id, config, dataset_reference, self._board,
@@ -430,6 +437,7 @@ class RayJobManager:
             except Exception as error:  # shown on the page; the server goes on
                 logger.exception("job %s could not be submitted", job.job_id)
                 job._end(JobStatus.FAILED, f"The job could not be sent to the Ray cluster: {error}")
+                self._jobs.pop(job.job_id, None)
                 return job
             self._condition.notify_all()
         return job
@@ -482,41 +490,51 @@ class RayJobManager:
         self.wake_waiters()
 
     def _monitor_loop(self) -> None:
-        ray = _ray()
         created = time.monotonic()
         last_answer: float | None = None  # the board's first answer can take long: its process starts
         while True:
             with self._condition:
-                while not self._closed and not any(not job.done for job in self._jobs.values()):
+                while not self._closed and not self._jobs:
                     self._condition.wait(timeout=1.0)
                 if self._closed:
                     return
-                active = [job for job in self._jobs.values() if not job.done and job.reference is not None]
-            try:
-                states = ray.get(self._board.poll.remote([job.job_id for job in active]),
-                                 timeout=max(self.poll_seconds * 4, 1.0))
-                last_answer = time.monotonic()
-            except Exception as error:  # noqa: BLE001 - any failure to hear from the board counts
-                silent_since, limit = ((last_answer, self.cluster_timeout_seconds) if last_answer is not None
-                                       else (created, self.board_start_seconds))
-                if time.monotonic() - silent_since > limit:
-                    self._cluster_lost(error)
-                    continue
-                states = {}
-            for job in active:
-                if job.job_id in states:
-                    job._update_progress(states[job.job_id])
-                self._check_abandoned(job)
-            references = [job.reference for job in active if not job._finishing]
-            if references:
-                ready, _ = ray.wait(references, num_returns=len(references), timeout=0, fetch_local=False)
-                ready_ids = {reference.hex() for reference in ready}
-                for job in active:
-                    if not job._finishing and job.reference.hex() in ready_ids:
-                        job._finishing = True
-                        threading.Thread(target=self._finish, args=(job,), name=f"fmnist-ray-finish-{job.job_id}",
-                                         daemon=True).start()
+            last_answer = self._monitor_once(created, last_answer)
             time.sleep(self.poll_seconds)
+
+    def _monitor_once(self, created: float, last_answer: float | None) -> float | None:
+        """One round: fetch every active job's progress, apply abandonment, collect ended tasks.
+        A method of its own, so that no ended job stays referenced while the monitor sleeps."""
+        ray = _ray()
+        with self._condition:
+            active = [job for job in self._jobs.values() if not job.done and job.reference is not None]
+        if not active:
+            return last_answer
+        try:
+            states = ray.get(self._board.poll.remote({job.job_id: job.known_epochs for job in active}),
+                             timeout=max(self.poll_seconds * 4, 1.0))
+            last_answer = time.monotonic()
+        except Exception as error:  # noqa: BLE001 - any failure to hear from the board counts
+            silent_since, limit = ((last_answer, self.cluster_timeout_seconds) if last_answer is not None
+                                   else (created, self.board_start_seconds))
+            if time.monotonic() - silent_since > limit:
+                self._cluster_lost(error)
+                return last_answer
+            states = {}
+        for job in active:
+            if job.job_id in states:
+                job._update_progress(states[job.job_id])
+            self._check_abandoned(job)
+        waiting = [job for job in active if not job._finishing]
+        if waiting:
+            ready, _ = ray.wait([job.reference for job in waiting], num_returns=len(waiting), timeout=0,
+                                fetch_local=False)
+            ready_ids = {reference.hex() for reference in ready}
+            for job in waiting:
+                if job.reference.hex() in ready_ids:
+                    job._finishing = True
+                    threading.Thread(target=self._finish, args=(job,), name=f"fmnist-ray-finish-{job.job_id}",
+                                     daemon=True).start()
+        return last_answer
 
     def _check_abandoned(self, job: RayTrainingJob) -> None:
         if job._finishing:
@@ -555,7 +573,7 @@ class RayJobManager:
         finally:
             with contextlib.suppress(Exception):
                 self._board.forget.remote(job.job_id)
-            self.wake_waiters()
+            self._forget(job)
 
     def _cluster_lost(self, error: BaseException) -> None:
         logger.error("the Ray cluster stopped answering: %s", error)
@@ -564,6 +582,13 @@ class RayJobManager:
             active = [job for job in self._jobs.values() if not job.done]
         for job in active:
             job._end(JobStatus.FAILED, CLUSTER_LOST_MESSAGE)
+            self._forget(job)
+
+    def _forget(self, job: RayTrainingJob) -> None:
+        """An ended job leaves the manager: its result belongs to its owner alone."""
+        with self._condition:
+            self._jobs.pop(job.job_id, None)
+            self._condition.notify_all()
 
 
 def _local_ray_processes_alive() -> bool:

@@ -7,12 +7,14 @@ for the module. Jobs train for real on the conftest's ``tiny_dataset`` in Ray wo
 real: a worker is killed with SIGKILL; a worker's training raises a real ``MemoryError``.
 """
 
+import gc
 import json
 import os
 import signal
 import socket
 import sys
 import time
+import weakref
 
 import numpy as np
 import pytest
@@ -128,6 +130,10 @@ def test_job_finishes_with_a_model_usable_for_prediction(make_manager, tiny_data
     accuracy = float(np.mean(probabilities.argmax(axis=1) == tiny_dataset.y_test))
     assert accuracy > 0.5
     assert manager.counts() == (0, 0)
+    # The manager keeps no ended job: its model belongs to its owner alone and goes with it.
+    model = weakref.ref(job.result.model)
+    del job, probabilities
+    wait_until(lambda: gc.collect() is not None and model() is None, timeout=10, message="the model to be freed")
 
 
 def test_a_second_job_waits_for_a_worker_then_runs(make_manager, tiny_dataset):
