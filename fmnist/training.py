@@ -54,6 +54,8 @@ class TrainingConfig:
     sample_limit: int | None = None
     seed: int = 42
     fast: bool = True
+    drawings: bool | None = None
+    """Also learn from drawing-like versions of the images (fmnist.augment); None: the preset's default."""
 
     def __post_init__(self) -> None:
         models.get_preset(self.preset)
@@ -76,6 +78,15 @@ class TrainingConfig:
             raise ValueError(f"The training-sample limit must be a positive whole number, not {self.sample_limit!r}.")
         if not _is_int(self.seed) or not 0 <= self.seed < 2**31:
             raise ValueError(f"The random seed must be a whole number from 0 to 2147483647, not {self.seed!r}.")
+        if self.drawings is not None and not isinstance(self.drawings, (bool, np.bool_)):
+            raise ValueError(f"The drawings option must be on, off or the preset's default, not {self.drawings!r}.")
+
+    @property
+    def uses_drawings(self) -> bool:
+        """Whether this run also learns from drawings: as chosen, else as the preset does by default."""
+        if self.drawings is not None:
+            return bool(self.drawings)
+        return models.get_preset(self.preset).drawings_by_default
 
     @property
     def effective_learning_rate(self) -> float:
@@ -85,6 +96,7 @@ class TrainingConfig:
     def describe(self) -> str:
         """A short label for run lists and chart legends."""
         limit = f", {self.sample_limit:,} samples" if self.sample_limit else ""
+        limit += ", with drawings" if self.uses_drawings else ""
         return (f"{self.preset}, {self.loss.replace('_', ' ')}, {self.optimizer} "
                 f"lr {self.effective_learning_rate:g}, {self.epochs} ep, batch {self.batch_size}, "
                 f"val {self.validation_fraction:.0%}{limit}")
@@ -328,6 +340,10 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     preset = models.get_preset(config.preset)
     keras.utils.set_random_seed(config.seed)
     model = preset.build()
+    if config.uses_drawings:
+        from fmnist import augment
+
+        model = augment.with_drawing_augmentation(model, seed=config.seed)
     model.compile(optimizer=models.make_optimizer(config.optimizer, config.effective_learning_rate),
                   loss=config.loss, metrics=["accuracy"], jit_compile=False if config.fast else "auto")
 
