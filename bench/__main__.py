@@ -29,6 +29,7 @@ GROUP_MODULES = {
     "browser": "bench.browser",
     "memory": "bench.memory",
     "load": "bench.load",
+    "drawings": "bench.drawings",
 }
 
 QUICK_SECONDS = 170

@@ -39,9 +39,15 @@ TARGETS: tuple[Target, ...] = (
     Target("rss_per_session_mb", "<=", 60),
     Target("load_sessions_completed", "==", 10),
     Target("eleventh_visitor_first_page_s", "<=", 5),
+    Target("drawing_outline_accuracy", ">=", 0.80),
+    Target("drawing_filled_accuracy", ">=", 0.80),
 )
 
 LABELS: dict[str, str] = {
+    "drawing_outline_accuracy": "recommended preset: accuracy on outline drawings",
+    "drawing_filled_accuracy": "recommended preset: accuracy on coloured-in drawings",
+    "drawing_test_accuracy": "recommended preset: test accuracy (as Try it predicts)",
+    "drawing_training_s": "recommended preset: training s (with drawings)",
     "peak_matmul_gflops": "CPU peak: float32 1024² matmul (GFLOP/s)",
     "engine_speedup": "speed-up: plain s/epoch ÷ engine s/epoch",
     "engine_speedup_fastest": "speed-up from each path's fastest epoch",

@@ -431,9 +431,11 @@ DRAWING_STROKE_WIDTH = 2.5
 thinned to it. A person's outline drawn with a thick brush on a small drawing would otherwise
 come out as blobs several pixels wide, unlike any outline."""
 
-FILLED_SHARE = 0.6
-"""A drawing whose ink covers at least this share of its filled-in shape is coloured in, not an
-outline, and is left as drawn."""
+HOLE_SHARE = 0.1
+"""A drawing that encloses less than this share of its filled-in shape as empty holes ..."""
+
+COLOURED_IN_WIDTH = 5.0
+"""... and whose strokes are wider than this at 28 × 28 is coloured in, and is left as drawn."""
 
 FAINT_EDGE_OPACITY = 0.5
 """Canvas pixels less opaque than this are the anti-aliased fringe of a stroke, not ink."""
@@ -459,9 +461,9 @@ def normalise_strokes(opacity: np.ndarray) -> np.ndarray:
     """Thin the strokes of a line drawing so that at 28 × 28 they are at most a few pixels wide.
 
     ``opacity`` is the canvas's alpha (or ink) in [0, 1] at canvas scale. Its faint
-    anti-aliased fringe is not counted as ink. Coloured-in drawings (ink covering most of the
-    filled shape) are returned unchanged; so are line drawings whose strokes are already thin
-    enough for their size.
+    anti-aliased fringe is not counted as ink. Coloured-in drawings (few holes, wide strokes)
+    are returned unchanged; so are line drawings whose strokes are already thin enough for
+    their size.
     """
     from scipy import ndimage
 
@@ -473,12 +475,14 @@ def normalise_strokes(opacity: np.ndarray) -> np.ndarray:
     columns = np.flatnonzero(ink.any(axis=0))
     longer_side = max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
     filled = ndimage.binary_fill_holes(ink)
-    if ink.sum() >= FILLED_SHARE * filled.sum():
-        return opacity
+    hole_share = 1.0 - ink.sum() / filled.sum()
     width = stroke_width(ink)
-    target = DRAWING_STROKE_WIDTH * longer_side / FRAME_SIZE
-    if width <= target:
+    width_at_frame = width * FRAME_SIZE / longer_side
+    if hole_share < HOLE_SHARE and width_at_frame > COLOURED_IN_WIDTH:
         return opacity
+    if width_at_frame <= DRAWING_STROKE_WIDTH:
+        return opacity
+    target = DRAWING_STROKE_WIDTH * longer_side / FRAME_SIZE
     # Keep the stroke's centre line: everything within target/2 of it, anti-aliased again.
     inside = ndimage.distance_transform_edt(ink)
     centre = inside >= np.maximum(ndimage.maximum_filter(inside, size=3) - 0.5, 1.0)
