@@ -86,7 +86,7 @@ def feature_model(model: keras.Model) -> keras.Model:
     """The model up to its last layer: what the final classifier sees (the penultimate features)."""
     import keras
 
-    return keras.Model(inputs=model.inputs, outputs=model.layers[-1].input)
+    return keras.Model(inputs=model.inputs[0], outputs=model.layers[-1].input)
 
 
 def features(model: keras.Model, images: np.ndarray, extractor: keras.Model | None = None,
