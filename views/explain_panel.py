@@ -17,6 +17,9 @@ from fmnist.training import TrainingConfig
 from views import common
 
 NEIGHBOUR_WIDTH = 84
+MODEL_PICKER_KEY = "try_run"
+"""Try it's model picker (``common.require_trained_model("try")``)."""
+PENDING_RUN_KEY = "drawing_ready_run_id"
 
 
 def is_drawing_ready(record: common.RunRecord) -> bool:
@@ -40,13 +43,28 @@ def render_drawing_readiness(record: common.RunRecord) -> None:
     st.warning(f"This model has not learned from drawings ({reason}). It knows shaded product photos, so it "
                "often misreads outlines and flat shapes drawn here.", icon=":material/draw:")
     if common.active_run() is not None:
-        st.caption("A training run is under way; pick it above when it is done.")
+        st.caption("A training run is under way: this page switches to its model when it is done.")
+        st.fragment(run_every=common.LIVE_REFRESH_SECONDS)(_training_progress)()
         return
     if st.button(f"Train the {preset.title} with drawings", type="primary", key="train_drawing_ready",
                  icon=":material/model_training:"):
         common.wait_for_tensorflow()
-        common.start_run(TrainingConfig(preset=preset.name, drawings=True), common.load_dataset_or_stop())
+        record = common.start_run(TrainingConfig(preset=preset.name, drawings=True), common.load_dataset_or_stop())
+        st.session_state[PENDING_RUN_KEY] = record.run_id
         st.rerun()
+
+
+def _training_progress() -> None:
+    """Polled while a run trains: its progress, then a rerun of the page when it is done."""
+    record = common.active_run()
+    if record is None:
+        finished = st.session_state.pop(PENDING_RUN_KEY, None)
+        if finished is not None:
+            st.session_state[MODEL_PICKER_KEY] = finished  # show the new model, not the one picked before
+        st.rerun(scope="app")
+        return
+    snapshot = record.job.snapshot()
+    st.progress(common.progress_fraction(snapshot), text=common.status_text(snapshot))
 
 
 def _neighbour_index(record: common.RunRecord, dataset):
