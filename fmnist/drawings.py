@@ -227,6 +227,26 @@ def standard_drawing_set(dataset: FashionMnist, per_class: int = DEFAULT_PER_CLA
         return drawing_set
 
 
+_BUILDERS: dict[tuple[int, int], threading.Thread] = {}
+
+
+def standard_drawing_set_if_ready(dataset: FashionMnist, per_class: int = DEFAULT_PER_CLASS) -> DrawingSet | None:
+    """The standard set if it is at hand; otherwise start drawing it in a background thread and
+    return None, so that a page can show something else meanwhile and ask again."""
+    key = (id(dataset), per_class)
+    with _STANDARD_SETS_LOCK:
+        cached = _STANDARD_SETS.get(key)
+        if cached is not None and cached[0] is dataset:
+            return cached[1]
+        builder = _BUILDERS.get(key)
+        if builder is None or not builder.is_alive():
+            builder = threading.Thread(target=standard_drawing_set, args=(dataset, per_class),
+                                       name="fmnist-drawing-set", daemon=True)
+            _BUILDERS[key] = builder
+            builder.start()
+    return None
+
+
 def _read_set(path: pathlib.Path, indices: np.ndarray) -> DrawingSet | None:
     try:
         with np.load(path) as stored:

@@ -67,6 +67,13 @@ def _training_progress() -> None:
     st.progress(common.progress_fraction(snapshot), text=common.status_text(snapshot))
 
 
+def _wait_for_drawings(record: common.RunRecord, dataset, test_accuracy: float) -> None:
+    from fmnist import drawings
+
+    if drawings.standard_drawing_set_if_ready(dataset) is not None:
+        st.rerun(scope="app")
+
+
 def _neighbour_index(record: common.RunRecord, dataset):
     from fmnist import explain
 
@@ -97,20 +104,26 @@ def render_why(record: common.RunRecord, prepared: PreparedImage) -> None:
                     caption=[CLASS_NAMES[neighbour.label] for neighbour in neighbours], width=NEIGHBOUR_WIDTH)
 
 
-def drawing_reports(record: common.RunRecord, dataset) -> dict:
-    """The run's reports on the project's drawing set (outlines and silhouettes), computed once."""
+def drawing_reports(record: common.RunRecord, dataset) -> dict | None:
+    """The run's reports on the project's drawing set, computed once; None while the set is being drawn."""
     from fmnist import drawings
 
     if "drawings" not in record.derived:
-        record.derived["drawings"] = drawings.evaluate_drawings(record.job.result.model,
-                                                                drawings.standard_drawing_set(dataset))
+        drawing_set = drawings.standard_drawing_set_if_ready(dataset)
+        if drawing_set is None:
+            return None
+        record.derived["drawings"] = drawings.evaluate_drawings(record.job.result.model, drawing_set)
     return record.derived["drawings"]
 
 
 def render_drawing_accuracy(record: common.RunRecord, dataset, test_accuracy: float) -> None:
-    """Accuracy on drawings beside test accuracy, overall and per class."""
-    with st.spinner("Drawing test items as outlines and silhouettes (once per session)..."):
-        reports = drawing_reports(record, dataset)
+    """Accuracy on drawings beside test accuracy, overall and per class (drawn once, in the background)."""
+    reports = drawing_reports(record, dataset)
+    if reports is None:
+        st.info("Drawing 1,000 test items as outlines and silhouettes: this takes about a minute, once per "
+                "server. The numbers appear here when they are ready.", icon=":material/draw:")
+        st.fragment(run_every=2.0)(_wait_for_drawings)(record, dataset, test_accuracy)
+        return
     st.caption("Test items redrawn as a person would on Try it's canvas (outlines and coloured-in shapes, "
                "with brush widths, wobble and mirrored items), prepared exactly like canvas drawings.")
     columns = st.columns(3)

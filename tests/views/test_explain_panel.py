@@ -1,6 +1,6 @@
 """The "why" panel and the drawing-readiness notice on Try it; accuracy on drawings on Evaluate."""
 
-from apptest_support import quick_train, session_runs, trouser_png
+from apptest_support import quick_train, session_runs, trouser_png, wait_until
 
 from fmnist import models
 
@@ -36,6 +36,8 @@ def test_evaluate_shows_accuracy_on_drawings_beside_test_accuracy(new_session):
     at = new_session(EVALUATE)
     quick_train(at, "evaluate")
     assert not at.exception
+    wait_until(at, lambda app: any(metric.label == "Accuracy on outline drawings" for metric in app.metric),
+               "the drawing set to be drawn in the background")
     labels = [metric.label for metric in at.metric]
     assert {"Test accuracy (photos)", "Accuracy on outline drawings", "Accuracy on coloured-in drawings"} <= set(labels)
     outline = next(metric for metric in at.metric if metric.label == "Accuracy on outline drawings")
