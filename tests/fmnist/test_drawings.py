@@ -65,3 +65,15 @@ def test_the_standard_set_is_kept_on_disk(tiny_dataset, tmp_path):
     read = drawings.standard_drawing_set(tiny_dataset, per_class=1, cache_dir=tmp_path)
     assert np.array_equal(read.images["outline"], built.images["outline"])
     assert np.array_equal(read.labels, built.labels)
+
+
+def test_a_page_can_ask_for_the_set_without_waiting_for_it(tiny_dataset):
+    import time
+
+    drawings._STANDARD_SETS.clear()
+    assert drawings.standard_drawing_set_if_ready(tiny_dataset, per_class=1) is None  # drawing has started
+    deadline = time.monotonic() + 60
+    while (ready := drawings.standard_drawing_set_if_ready(tiny_dataset, per_class=1)) is None:
+        assert time.monotonic() < deadline, "the background drawing never finished"
+        time.sleep(0.2)
+    assert len(ready.labels) == 10
