@@ -47,7 +47,7 @@ def test_outline_is_the_shape_minus_its_erosion_with_the_frame_as_background():
     assert outline[0, 10:18].all() and outline[27, 10:18].all()  # the frame edge is outlined too
     assert outline[5:23, 11:17].sum() == 0
     assert np.array_equal(outline, augment.outline(image, 1))
-    assert versions["outline 4 px"].sum() > versions["outline 2 px"].sum() > outline.sum()
+    assert versions["outline 3 px"].sum() > versions["outline 2 px"].sum() > outline.sum()
 
 
 @pytest.mark.parametrize("shape", [(784,), (28, 28), (28, 28, 1)])
@@ -66,7 +66,7 @@ def test_layer_is_seeded_and_replaces_about_its_share():
     again = np.asarray(augment.DrawingAugmentation(seed=7, mirror_share=0.0)(images, training=True))
     assert np.array_equal(first, again)
     changed = np.mean([not np.array_equal(a, b) for a, b in zip(first, images, strict=True)])
-    assert 0.4 < changed < 0.6  # DRAWING_SHARE of 0.5
+    assert abs(changed - augment.DRAWING_SHARE) < 0.1
     mirrored = np.asarray(augment.DrawingAugmentation(seed=7, drawing_share=0.0, mirror_share=1.0)(
         images, training=True))
     assert np.array_equal(mirrored, images[:, :, ::-1])
