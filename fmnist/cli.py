@@ -74,7 +74,8 @@ def command_train(arguments: argparse.Namespace) -> int:
             "config": {"preset": config.preset, "loss": config.loss, "optimizer": config.optimizer,
                        "learning_rate": config.effective_learning_rate, "epochs": config.epochs,
                        "batch_size": config.batch_size, "validation_fraction": config.validation_fraction,
-                       "sample_limit": config.sample_limit, "seed": config.seed, "fast": config.fast},
+                       "sample_limit": config.sample_limit, "seed": config.seed, "fast": config.fast,
+                       "drawings": config.uses_drawings},
         }))
     return 0
 
