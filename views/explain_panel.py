@@ -59,8 +59,9 @@ def _training_progress() -> None:
     record = common.active_run()
     if record is None:
         finished = st.session_state.pop(PENDING_RUN_KEY, None)
-        if finished is not None:
-            st.session_state[MODEL_PICKER_KEY] = finished  # show the new model, not the one picked before
+        if finished is not None:  # show the new model: forget the picker's old choice, so it starts at the new run
+            st.session_state["selected_run_id"] = finished
+            st.session_state.pop(MODEL_PICKER_KEY, None)
         st.rerun(scope="app")
         return
     snapshot = record.job.snapshot()

@@ -57,6 +57,14 @@ DRAWINGS = {
 }
 
 
+def expect_no_exception_shown(page: Page) -> None:
+    """As ``expect_no_exception``, but a failure says what the exception was."""
+    exceptions = page.get_by_test_id("stException")
+    if exceptions.count():
+        raise AssertionError(f"the page shows an exception: {exceptions.first.inner_text()[:2000]}")
+    expect_no_exception(page)
+
+
 def slug(name: str) -> str:
     return re.sub(r"[^a-z]+", "-", name.lower()).strip("-")
 
@@ -65,6 +73,7 @@ def train_drawing_ready_model(page: Page) -> None:
     """Quick train; if that model is not drawing-ready, the one-click training the Draw tab offers."""
     go_to(page, "Try it", "Try it with your own pictures")
     page.get_by_role("button", name=re.compile("^Quick train")).click()
+    expect(page.get_by_role("tab", name="Draw")).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
     panel = tab_panel(page, "Draw")
     expect(panel.get_by_text("Draw on the canvas to get a prediction.")).to_be_visible(timeout=TRAINING_TIMEOUT_MS)
     wait_for_app_run(page)
@@ -90,7 +99,9 @@ def test_drawn_items_come_back_as_their_class(app_server, new_page):
         panel.get_by_role("button", name="Reset canvas & history").click()
         expect(panel.get_by_text("Draw on the canvas to get a prediction.")).to_be_visible()
         draw(page, drawing_canvas(page), strokes)
+        expect_no_exception_shown(page)
         answers[name] = settled_prediction(page, panel)
+        expect_no_exception_shown(page)
         expect(panel.get_by_text(re.compile("^Red and yellow"))).to_be_visible()  # the why panel
         save_screenshot(page, f"drawing-{slug(name)}.png", height=1300)
     wrong = {name: answer for name, answer in answers.items() if not answer.startswith(f"{name} (")}
