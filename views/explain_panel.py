@@ -55,7 +55,12 @@ def render_drawing_readiness(record: common.RunRecord) -> None:
 
 
 def _training_progress() -> None:
-    """Polled while a run trains: its progress, then a rerun of the page when it is done."""
+    """Polled while a run trains: its progress, then a rerun of the page when it is done.
+
+    A fragment's reruns skip app.py, which tells the jobs that their visitor is still here:
+    without this heartbeat the run would be abandoned after a few seconds.
+    """
+    common.heartbeat_active_jobs()
     record = common.active_run()
     if record is None:
         finished = st.session_state.pop(PENDING_RUN_KEY, None)

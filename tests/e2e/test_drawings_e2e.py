@@ -84,6 +84,7 @@ def train_drawing_ready_model(page: Page) -> None:
     if notice.count():
         title = models.get_preset(models.RECOMMENDED_PRESET).title
         panel.get_by_role("button", name=f"Train the {title} with drawings").click()
+        expect(panel.get_by_text("A training run is under way")).to_be_visible()
         expect(page.get_by_text("This model has not learned from drawings")).to_have_count(
             0, timeout=TRAINING_TIMEOUT_MS)
         panel = tab_panel(page, "Draw")
