@@ -52,7 +52,8 @@ def read_settings() -> TrainingConfig | None:
         return TrainingConfig(preset=preset, loss=loss, optimizer=optimizer, learning_rate=float(learning_rate),
                               epochs=int(epochs), batch_size=int(batch_size),
                               validation_fraction=validation_percent / 100,
-                              sample_limit=int(sample_limit) or None, seed=int(seed), drawings=bool(drawings))
+                              sample_limit=int(sample_limit) or None, seed=int(seed),
+                              drawings=None if drawings == models.PRESETS[preset].drawings_by_default else drawings)
     except ValueError as error:
         st.error(str(error))
         return None
