@@ -30,6 +30,7 @@ GROUP_MODULES = {
     "browser": "bench.browser",
     "memory": "bench.memory",
     "load": "bench.load",
+    "drawings": "bench.drawings",
 }
 
 QUICK_SECONDS = 170

@@ -45,9 +45,15 @@ TARGETS: tuple[Target, ...] = (
     Target("eleventh_visitor_first_page_s", "<=", 5),
     Target("strong_model_test_accuracy", ">=", 0.92),
     Target("strong_model_seconds", "<=", 60),
+    Target("drawing_outline_accuracy", ">=", 0.80),
+    Target("drawing_filled_accuracy", ">=", 0.80),
 )
 
 LABELS: dict[str, str] = {
+    "drawing_outline_accuracy": "recommended preset: accuracy on outline drawings",
+    "drawing_filled_accuracy": "recommended preset: accuracy on coloured-in drawings",
+    "drawing_test_accuracy": "recommended preset: test accuracy (as Try it predicts)",
+    "drawing_training_s": "recommended preset: training s (with drawings)",
     "peak_matmul_gflops": "CPU peak: float32 1024² matmul (GFLOP/s)",
     "engine_speedup": "speed-up: plain s/epoch ÷ engine s/epoch",
     "engine_speedup_fastest": "speed-up from each path's fastest epoch",

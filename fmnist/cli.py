@@ -49,7 +49,8 @@ def command_train(arguments: argparse.Namespace) -> int:
         preset=arguments.preset, loss=arguments.loss, optimizer=arguments.optimizer,
         learning_rate=arguments.lr, epochs=arguments.epochs, batch_size=arguments.batch_size,
         validation_fraction=arguments.val_split, stratify=arguments.stratify,
-        sample_limit=arguments.limit, seed=arguments.seed, fast=not arguments.plain, schedule=arguments.schedule)
+        sample_limit=arguments.limit, seed=arguments.seed, fast=not arguments.plain, schedule=arguments.schedule,
+        drawings=arguments.drawings)
     started = time.perf_counter()
     dataset = load_dataset(progress=_progress)
     from fmnist import evaluation, training  # TensorFlow loads here, after the arguments are checked
@@ -77,7 +78,8 @@ def command_train(arguments: argparse.Namespace) -> int:
                        "learning_rate": config.effective_learning_rate, "epochs": config.epochs,
                        "batch_size": config.batch_size, "schedule": config.schedule,
                        "validation_fraction": config.validation_fraction,
-                       "sample_limit": config.sample_limit, "seed": config.seed, "fast": config.fast},
+                       "sample_limit": config.sample_limit, "seed": config.seed, "fast": config.fast,
+                       "drawings": config.uses_drawings},
         }))
     return 0
 
@@ -88,7 +90,7 @@ def command_predict(arguments: argparse.Namespace) -> int:
     prepared = prepare_image(arguments.image)
     import keras
 
-    from fmnist import evaluation
+    from fmnist import augment, evaluation  # augment registers the drawing layer for loading  # noqa: F401
 
     try:
         model = keras.models.load_model(arguments.model)
@@ -130,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, default=None, help="train on only the first N samples")
     train.add_argument("--seed", type=int, default=42)
     train.add_argument("--plain", action="store_true", help="use plain model.fit (the slow reference path)")
+    train.add_argument("--drawings", action=argparse.BooleanOptionalAction, default=None,
+                       help="also learn from drawing-like images (default: the preset's choice)")
     train.add_argument("--save", default=None, help="save the model to this .keras file")
     train.add_argument("--json", action="store_true", help="end with one JSON line (progress goes to stderr)")
     train.set_defaults(handler=command_train)

@@ -510,3 +510,91 @@ def _too_large_message(size: tuple[int, int] | None) -> str:
         return f"The picture is too large; {limit}"
     width, height = size
     return f"The picture is too large ({width}×{height} pixels); {limit}"
+
+
+# --------------------------------------------------------------------------- canvas drawings
+
+DRAWING_STROKE_WIDTH = 2.5
+"""Widest stroke, in pixels of the 28 × 28 frame, a canvas drawing keeps: thicker strokes are
+thinned to it. A person's outline drawn with a thick brush on a small drawing would otherwise
+come out as blobs several pixels wide, unlike any outline."""
+
+HOLE_SHARE = 0.1
+"""A drawing that encloses less than this share of its filled-in shape as empty holes ..."""
+
+COLOURED_IN_WIDTH = 5.0
+"""... and whose strokes are wider than this at 28 × 28 is coloured in, and is left as drawn."""
+
+FAINT_EDGE_OPACITY = 0.5
+"""Canvas pixels less opaque than this are the anti-aliased fringe of a stroke, not ink."""
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """The typical width, in pixels, of the strokes in a boolean ink mask.
+
+    For a stroke of width w and length l, the area is about w·l and the boundary about 2·l, so
+    w ≈ 2·area / boundary. A filled shape gives a large value, as it should.
+    """
+    ink = np.asarray(ink, dtype=bool)
+    area = int(ink.sum())
+    if area == 0:
+        return 0.0
+    from scipy import ndimage
+
+    boundary = int((ink & ~ndimage.binary_erosion(ink, border_value=0)).sum())
+    return 2.0 * area / max(boundary, 1)
+
+
+def normalise_strokes(opacity: np.ndarray) -> np.ndarray:
+    """Thin the strokes of a line drawing so that at 28 × 28 they are at most a few pixels wide.
+
+    ``opacity`` is the canvas's alpha (or ink) in [0, 1] at canvas scale. Its faint
+    anti-aliased fringe is not counted as ink. Coloured-in drawings (few holes, wide strokes)
+    are returned unchanged; so are line drawings whose strokes are already thin enough for
+    their size.
+    """
+    from scipy import ndimage
+
+    opacity = np.clip(np.asarray(opacity, dtype=np.float32), 0.0, 1.0)
+    ink = opacity >= FAINT_EDGE_OPACITY
+    if not ink.any():
+        return opacity
+    rows = np.flatnonzero(ink.any(axis=1))
+    columns = np.flatnonzero(ink.any(axis=0))
+    longer_side = max(rows[-1] - rows[0] + 1, columns[-1] - columns[0] + 1)
+    filled = ndimage.binary_fill_holes(ink)
+    hole_share = 1.0 - ink.sum() / filled.sum()
+    width = stroke_width(ink)
+    width_at_frame = width * FRAME_SIZE / longer_side
+    if hole_share < HOLE_SHARE and width_at_frame > COLOURED_IN_WIDTH:
+        return opacity
+    if width_at_frame <= DRAWING_STROKE_WIDTH:
+        return opacity
+    target = DRAWING_STROKE_WIDTH * longer_side / FRAME_SIZE
+    # Keep the stroke's centre line: everything within target/2 of it, anti-aliased again.
+    inside = ndimage.distance_transform_edt(ink)
+    centre = inside >= np.maximum(ndimage.maximum_filter(inside, size=3) - 0.5, 1.0)
+    distance_to_centre = ndimage.distance_transform_edt(~centre)
+    thinned = np.clip(target / 2 + 0.5 - distance_to_centre, 0.0, 1.0) * (ink | (opacity > 0))
+    return thinned.astype(np.float32)
+
+
+def prepare_drawing(canvas: np.ndarray, normalise: bool = True) -> PreparedImage:
+    """Prepare a canvas drawing (RGBA, strokes on a transparent layer) like :func:`prepare_image`.
+
+    With ``normalise`` the strokes of a line drawing are first thinned to a width an outline has
+    at 28 × 28 (:func:`normalise_strokes`). Anything that is not an RGBA drawing with some
+    transparency goes to :func:`prepare_image` unchanged.
+    """
+    canvas = np.asarray(canvas)
+    if not (canvas.ndim == 3 and canvas.shape[2] == 4 and canvas.dtype == np.uint8) or not normalise:
+        return prepare_image(canvas)
+    opacity = canvas[:, :, 3].astype(np.float32) / 255
+    if float(opacity.min()) == 1.0 or float(opacity.max()) == 0.0:
+        return prepare_image(canvas)
+    luminance = canvas[:, :, :3].astype(np.float32).mean(axis=2) / 255
+    mean_ink_luminance = float((luminance * opacity).sum() / opacity.sum())
+    if mean_ink_luminance < 0.5:  # dark strokes on transparent: the general rules handle them
+        return prepare_image(canvas)
+    thinned = normalise_strokes(opacity)
+    return prepare_image(np.round(thinned * 255).astype(np.uint8))

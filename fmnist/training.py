@@ -68,6 +68,8 @@ class TrainingConfig:
     seed: int = 42
     fast: bool = True
     schedule: str | None = None
+    drawings: bool | None = None
+    """Also learn from drawing-like versions of the images (fmnist.augment); None: the preset's default."""
 
     def __post_init__(self) -> None:
         preset = models.get_preset(self.preset)
@@ -100,6 +102,15 @@ class TrainingConfig:
             raise ValueError(f"The training-sample limit must be a positive whole number, not {self.sample_limit!r}.")
         if not _is_int(self.seed) or not 0 <= self.seed < 2**31:
             raise ValueError(f"The random seed must be a whole number from 0 to 2147483647, not {self.seed!r}.")
+        if self.drawings is not None and not isinstance(self.drawings, (bool, np.bool_)):
+            raise ValueError(f"The drawings option must be on, off or the preset's default, not {self.drawings!r}.")
+
+    @property
+    def uses_drawings(self) -> bool:
+        """Whether this run also learns from drawings: as chosen, else as the preset does by default."""
+        if self.drawings is not None:
+            return bool(self.drawings)
+        return models.get_preset(self.preset).drawings_by_default
 
     @property
     def effective_learning_rate(self) -> float:
@@ -110,6 +121,7 @@ class TrainingConfig:
         """A short label for run lists and chart legends."""
         limit = f", {self.sample_limit:,} samples" if self.sample_limit else ""
         schedule = "" if self.schedule == "constant" else f" {self.schedule}"
+        limit += ", with drawings" if self.uses_drawings else ""
         return (f"{self.preset}, {self.loss.replace('_', ' ')}, {self.optimizer} "
                 f"lr {self.effective_learning_rate:g}{schedule}, {self.epochs} ep, batch {self.batch_size}, "
                 f"val {self.validation_fraction:.0%}{limit}")
@@ -384,6 +396,16 @@ def _padded_rows(count: int) -> int:
     return max(1024, 1 << max(0, count - 1).bit_length())
 
 
+def _build(config: TrainingConfig) -> keras.Model:
+    """The preset's fresh model, behind the drawing augmentation when the run learns from drawings."""
+    model = models.get_preset(config.preset).build()
+    if config.uses_drawings:
+        from fmnist import augment
+
+        model = augment.with_drawing_augmentation(model, seed=config.seed)
+    return model
+
+
 class _EngineSlot:
     """A compiled engine for one (preset, optimizer, learning rate, loss): a model whose ``fit``
     runs the grouped step loop, and the two variables that hold a run's images and labels.
@@ -399,7 +421,7 @@ class _EngineSlot:
         import tensorflow as tf
 
         preset = models.get_preset(config.preset)
-        self.model = preset.build()
+        self.model = _build(config)
         self.model.compile(optimizer=models.make_optimizer(config.optimizer, config.effective_learning_rate,
                                                            config.schedule, total_steps=total_steps),
                            loss=config.loss, metrics=["accuracy"], jit_compile=False)
@@ -457,7 +479,7 @@ def _slot_key(config: TrainingConfig, total_steps: int) -> tuple:
     """What a slot's compiled model depends on; a schedule's shape also depends on the run's length."""
     schedule = (config.schedule,) if config.schedule == "constant" else (config.schedule, total_steps)
     return (models.get_preset(config.preset), config.optimizer, config.effective_learning_rate, config.loss,
-            *schedule)
+            config.uses_drawings, *schedule)
 
 
 @contextlib.contextmanager
@@ -572,13 +594,12 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     """
     started = time.perf_counter()
     split = split_training_data(config, dataset.y_train)
-    preset = models.get_preset(config.preset)
     train_images = dataset.x_train[split.train_indices]
     train_labels = dataset.y_train[split.train_indices]
     steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     with per_run_seed(config.seed):
-        model = preset.build()
+        model = _build(config)
         model.compile(optimizer=models.make_optimizer(config.optimizer, config.effective_learning_rate,
                                                       config.schedule, total_steps=total_steps),
                       loss=config.loss, metrics=["accuracy"], jit_compile=False if config.fast else "auto")

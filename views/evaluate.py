@@ -8,7 +8,7 @@ import streamlit as st
 
 from fmnist import evaluation
 from fmnist.data import CLASS_NAMES, NUM_CLASSES
-from views import common
+from views import common, explain_panel
 
 
 def evaluations(record: common.RunRecord, dataset) -> dict:
@@ -125,7 +125,7 @@ def render() -> None:
     columns[2].metric("Test accuracy", f"{test.accuracy:.2%}")
     columns[3].metric("Test loss", f"{test.loss:.4f}")
 
-    matrix, scores, bag = st.tabs(["Confusion matrix", "Per-class scores", "Lucky bag"])
+    matrix, scores, drawn, bag = st.tabs(["Confusion matrix", "Per-class scores", "Drawings", "Lucky bag"])
     with matrix:
         st.caption("Rows are the true class, columns what the model said (test set). Click a cell to see "
                    "those items below.")
@@ -137,6 +137,8 @@ def render() -> None:
         render_mistakes(test, dataset.x_test, selection)
     with scores:
         render_class_scores(test)
+    with drawn:
+        explain_panel.render_drawing_accuracy(record, dataset, test.accuracy)
     with bag:
         render_lucky_bag(dataset, test)
 

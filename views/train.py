@@ -44,11 +44,16 @@ def read_settings() -> TrainingConfig | None:
                                             "5,000 makes a classroom demo take seconds.")
         seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, value=42, step=1,
                                key="train_seed")
+        drawings = st.toggle("Also learn from drawings", value=models.PRESETS[preset].drawings_by_default,
+                             key=f"train_drawings_{preset}",
+                             help="Adds outlines, flat silhouettes and mirror images of the training items, so "
+                                  "drawings on Try it are recognised. On by default for the recommended preset.")
     try:
         return TrainingConfig(preset=preset, loss=loss, optimizer=optimizer, learning_rate=float(learning_rate),
                               epochs=int(epochs), batch_size=int(batch_size),
                               validation_fraction=validation_percent / 100,
-                              sample_limit=int(sample_limit) or None, seed=int(seed))
+                              sample_limit=int(sample_limit) or None, seed=int(seed),
+                              drawings=None if drawings == models.PRESETS[preset].drawings_by_default else drawings)
     except ValueError as error:
         st.error(str(error))
         return None

@@ -11,8 +11,8 @@ import numpy as np
 import streamlit as st
 
 from fmnist import evaluation
-from fmnist.preprocess import ImageError, PreparedImage, prepare_image
-from views import common
+from fmnist.preprocess import ImageError, PreparedImage, prepare_drawing, prepare_image
+from views import common, explain_panel
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 PICTURE_WIDTH = 160
@@ -59,7 +59,7 @@ def displayable(payload: bytes, prepared: PreparedImage):
 
 
 def show_prediction(record: common.RunRecord, prepared: PreparedImage, original) -> None:
-    probabilities = evaluation.predict_probabilities(record.job.result.model, prepared.array[None])[0]
+    probabilities = explain_panel.predict(record, prepared)
     top = evaluation.top_k(probabilities, 3)
     original_column, seen_column, answer_column = st.columns([1, 1, 2])
     original_column.image(original, caption="Your picture", width=PICTURE_WIDTH)
@@ -73,12 +73,14 @@ def show_prediction(record: common.RunRecord, prepared: PreparedImage, original)
             st.warning(f"Low confidence ({probability:.0%}): the model is not sure. Pictures unlike "
                        "Fashion-MNIST (busy backgrounds, several items, unusual angles) confuse it.",
                        icon=":material/help:")
+    explain_panel.render_why(record, prepared)
 
 
 def render_canvas(record: common.RunRecord) -> None:
     from streamlit_drawable_canvas import st_canvas  # needs the Streamlit runtime: import in page code only
 
     st.caption("Draw one item (a trouser, a bag, a sneaker...) in white on black, filling the square.")
+    explain_panel.render_drawing_readiness(record)
     width = st.slider("Brush size", 6, 40, 18, key="try_brush")
     canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
                        height=280, width=280, drawing_mode="freedraw", return_image_data=True,
@@ -88,7 +90,7 @@ def render_canvas(record: common.RunRecord) -> None:
         st.info("Draw on the canvas to get a prediction.")
         return
     try:
-        prepared = prepare_image(image)
+        prepared = prepare_drawing(image)
     except ImageError:
         st.info("Draw on the canvas to get a prediction.")
         return

@@ -1,0 +1,108 @@
+"""Tests for fmnist.augment: the bit-level shape operations against scipy, the layer, and the option."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import ndimage
+
+from fmnist import augment, models, training
+
+
+def bits_of(mask: np.ndarray) -> tf.Tensor:
+    return augment.to_row_bits(tf.constant(mask[None]))
+
+
+def mask_of(bits: tf.Tensor) -> np.ndarray:
+    return augment.from_row_bits(bits).numpy()[0].astype(bool)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_row_bits_round_trip_and_erosion_match_scipy(seed):
+    mask = np.random.default_rng(seed).random((28, 28)) < 0.7
+    assert np.array_equal(mask_of(bits_of(mask)), mask)
+    expected = ndimage.binary_erosion(mask, structure=np.ones((3, 3)), border_value=0)
+    assert np.array_equal(mask_of(augment.erode_bits(bits_of(mask))), expected)
+
+
+def test_fill_closes_a_ring_but_not_the_gap_between_trouser_legs():
+    ring = np.zeros((28, 28), dtype=bool)
+    ring[4:20, 4:20] = True
+    ring[8:16, 8:16] = False
+    assert mask_of(augment.fill_bits(bits_of(ring)))[8:16, 8:16].all()
+    trousers = np.zeros((28, 28), dtype=bool)
+    trousers[0:4, 6:22] = True  # waistband
+    trousers[4:28, 6:12] = True  # left leg
+    trousers[4:28, 16:22] = True  # right leg
+    filled = mask_of(augment.fill_bits(bits_of(trousers)))
+    assert np.array_equal(filled, trousers)
+    assert np.array_equal(filled, augment.enclosed_fill(trousers))
+
+
+def test_outline_is_the_shape_minus_its_erosion_with_the_frame_as_background():
+    image = np.zeros((28, 28), dtype=np.float32)
+    image[:, 10:18] = 0.8  # touches the top and bottom of the frame, as Fashion-MNIST items do
+    versions = augment.example_transforms(image)
+    outline = versions["outline 1 px"]
+    assert outline[0, 10:18].all() and outline[27, 10:18].all()  # the frame edge is outlined too
+    assert outline[5:23, 11:17].sum() == 0
+    assert np.array_equal(outline, augment.outline(image, 1))
+    assert versions["outline 3 px"].sum() > versions["outline 2 px"].sum() > outline.sum()
+
+
+@pytest.mark.parametrize("shape", [(784,), (28, 28), (28, 28, 1)])
+def test_layer_is_the_identity_at_inference_and_keeps_the_shape_in_training(shape):
+    images = np.random.default_rng(0).random((16, *shape)).astype(np.float32)
+    layer = augment.DrawingAugmentation(seed=3)
+    assert np.array_equal(np.asarray(layer(images, training=False)), images)
+    trained_view = np.asarray(layer(images, training=True))
+    assert trained_view.shape == images.shape
+    assert not np.array_equal(trained_view, images)
+
+
+def test_layer_is_seeded_and_replaces_about_its_share():
+    images = np.random.default_rng(1).random((400, 28, 28, 1)).astype(np.float32) * 0.5
+    first = np.asarray(augment.DrawingAugmentation(seed=7, mirror_share=0.0)(images, training=True))
+    again = np.asarray(augment.DrawingAugmentation(seed=7, mirror_share=0.0)(images, training=True))
+    assert np.array_equal(first, again)
+    changed = np.mean([not np.array_equal(a, b) for a, b in zip(first, images, strict=True)])
+    assert abs(changed - augment.DRAWING_SHARE) < 0.1
+    mirrored = np.asarray(augment.DrawingAugmentation(seed=7, drawing_share=0.0, mirror_share=1.0)(
+        images, training=True))
+    assert np.array_equal(mirrored, images[:, :, ::-1])
+
+
+def test_bad_shares_are_refused():
+    with pytest.raises(ValueError):
+        augment.DrawingAugmentation(drawing_share=1.5)
+
+
+def test_wrapped_model_predicts_like_the_original_and_survives_saving(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = models.build_cnn()
+    wrapped = augment.with_drawing_augmentation(model, seed=1)
+    images = np.random.default_rng(0).random((4, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_allclose(wrapped.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6)
+    assert augment.has_drawing_augmentation(wrapped) and not augment.has_drawing_augmentation(model)
+    path = tmp_path / "model.keras"
+    wrapped.save(path)
+    loaded = keras.saving.load_model(path)
+    assert augment.has_drawing_augmentation(loaded)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), wrapped.predict(images, verbose=0), atol=1e-6)
+
+
+def test_the_option_is_off_for_the_seed_and_on_for_the_recommended_preset():
+    assert not training.TrainingConfig().uses_drawings
+    assert training.TrainingConfig(preset=models.RECOMMENDED_PRESET).uses_drawings
+    assert not training.TrainingConfig(preset=models.RECOMMENDED_PRESET, drawings=False).uses_drawings
+    assert training.TrainingConfig(drawings=True).uses_drawings
+    with pytest.raises(ValueError):
+        training.TrainingConfig(drawings="yes")
+
+
+def test_training_adds_the_layer_only_when_the_option_is_on(tiny_dataset):
+    plain = training.train(training.TrainingConfig(epochs=1), tiny_dataset)
+    assert not augment.has_drawing_augmentation(plain.model)
+    drawn = training.train(training.TrainingConfig(epochs=1, drawings=True), tiny_dataset)
+    assert augment.has_drawing_augmentation(drawn.model)
+    assert drawn.history[0].accuracy > 0  # it trained, through the engine's grouped loop
