@@ -39,7 +39,7 @@ def test_after_quick_train_it_shows_metrics_confusion_matrix_class_scores_and_a_
     record = session_runs(at)[-1]
     assert record.config.epochs == 5 and record.config.preset == "seed"  # the quick train is the reference run
     metrics = {metric.label: metric.value for metric in at.metric}
-    assert set(metrics) == {"Validation accuracy", "Validation loss", "Test accuracy", "Test loss"}
+    assert {"Validation accuracy", "Validation loss", "Test accuracy", "Test loss"} <= set(metrics)
     assert percent(metrics["Validation accuracy"]) > 0.5  # the tiny classes are learnable: chance is 0.1
     assert percent(metrics["Test accuracy"]) > 0.5
     assert at.selectbox(key="evaluate_run").value == record.run_id
