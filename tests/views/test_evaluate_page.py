@@ -39,13 +39,13 @@ def test_after_quick_train_it_shows_metrics_confusion_matrix_class_scores_and_a_
     record = session_runs(at)[-1]
     assert record.config.epochs == 5 and record.config.preset == "seed"  # the quick train is the reference run
     metrics = {metric.label: metric.value for metric in at.metric}
-    assert set(metrics) == {"Validation accuracy", "Validation loss", "Test accuracy", "Test loss"}
+    assert {"Validation accuracy", "Validation loss", "Test accuracy", "Test loss"} <= set(metrics)
     assert percent(metrics["Validation accuracy"]) > 0.5  # the tiny classes are learnable: chance is 0.1
     assert percent(metrics["Test accuracy"]) > 0.5
     assert at.selectbox(key="evaluate_run").value == record.run_id
 
-    assert [tab.label for tab in at.tabs] == ["Confusion matrix", "Per-class scores", "Lucky bag"]
-    matrix_tab, scores_tab, bag_tab = at.tabs
+    assert [tab.label for tab in at.tabs] == ["Confusion matrix", "Per-class scores", "Drawings", "Lucky bag"]
+    matrix_tab, scores_tab, _, bag_tab = at.tabs
     assert "confusion_matrix" in [chart.key for chart in matrix_tab.get("plotly_chart")]
     heatmap = plotly_figure(at, "confusion_matrix")["data"][0]
     confusion = plotly_array(heatmap["z"])
@@ -63,7 +63,7 @@ def test_after_quick_train_it_shows_metrics_confusion_matrix_class_scores_and_a_
     at.button(key="lucky_draw").click().run()
 
     assert not at.exception
-    bag_tab = at.tabs[2]
+    bag_tab = at.tabs[3]
     verdicts = [markdown.value for markdown in bag_tab.markdown if "— truly " in markdown.value]
     assert len(verdicts) == 7
     assert len(at.session_state["lucky_indices"]) == 7
