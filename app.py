@@ -6,11 +6,11 @@ follows the visitor's training run on every page. Each page lives in ``views/``.
 
 import streamlit as st
 
-from views import common
+from views import runs, server, status
 
 st.set_page_config(page_title="fmnist-studio", page_icon=":material/checkroom:", layout="wide")
-common.keep_keras_state_between_reruns()
-common.tensorflow_warmup()  # starts importing TensorFlow in the background, once per server
+server.keep_keras_state_between_reruns()
+server.tensorflow_warmup()  # starts importing TensorFlow in the background, once per server
 
 pages = [
     st.Page("views/explore.py", title="Explore", icon=":material/grid_view:", default=True),
@@ -24,10 +24,10 @@ page = st.navigation(pages)
 @st.fragment(run_every=2)
 def sidebar_training_status() -> None:
     """Keeps this visitor's job alive (heartbeat) and shows its state on every page."""
-    snapshot = common.heartbeat_active_jobs()
+    snapshot = runs.heartbeat_active_jobs()
     if snapshot is not None:
-        st.caption(common.status_text(snapshot))
-        st.progress(common.progress_fraction(snapshot))
+        st.caption(status.status_text(snapshot))
+        st.progress(status.progress_fraction(snapshot))
 
 
 with st.sidebar:

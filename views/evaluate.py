@@ -8,10 +8,10 @@ import streamlit as st
 
 from fmnist import evaluation
 from fmnist.data import CLASS_NAMES, NUM_CLASSES
-from views import common
+from views import common, runs, server
 
 
-def evaluations(record: common.RunRecord, dataset) -> dict:
+def evaluations(record: runs.RunRecord, dataset) -> dict:
     """Validation and test reports for a run, computed once and kept with the run (per session)."""
     if "test" not in record.derived:
         result = record.job.result
@@ -109,11 +109,11 @@ def render_lucky_bag(dataset, report) -> None:
 
 def render() -> None:
     st.title("Evaluate a model")
-    dataset = common.load_dataset_or_stop()
-    record = common.require_trained_model("evaluate")
+    dataset = server.load_dataset_or_stop()
+    record = runs.require_trained_model("evaluate")
     if record is None:
         return
-    common.wait_for_tensorflow()
+    server.wait_for_tensorflow()
     with st.spinner("Evaluating on the validation and test sets..."):
         reports = evaluations(record, dataset)
     validation, test = reports["validation"], reports["test"]

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fmnist.data import CLASS_NAMES, NUM_CLASSES
-from views import common
+from views import common, server
 
 GALLERY_PAGE_SIZE = 30
 
@@ -21,7 +21,7 @@ def class_means(_images: np.ndarray, _labels: np.ndarray, source: str) -> np.nda
 
 def render() -> None:
     st.title("Explore Fashion-MNIST")
-    dataset = common.load_dataset_or_stop()
+    dataset = server.load_dataset_or_stop()
 
     split_text = ("the official train/test split" if dataset.official_split else
                   "a deterministic split of the npm mirror (6,000 train and 1,000 test items per class; "

@@ -7,7 +7,7 @@ import streamlit as st
 from fmnist import models
 from fmnist.jobs import JobStatus
 from fmnist.training import TrainingConfig, estimate_epoch_seconds
-from views import common
+from views import charts, runs, server, status
 
 
 @st.cache_data(show_spinner=False)
@@ -22,7 +22,7 @@ def read_settings() -> TrainingConfig | None:
         preset = st.selectbox("Model preset", list(models.PRESETS), key="train_preset",
                               format_func=lambda name: models.PRESETS[name].title)
         st.caption(models.PRESETS[preset].description)
-        if common.tensorflow_warmup().ready.is_set():
+        if server.tensorflow_warmup().ready.is_set():
             st.caption(f"{parameter_count(preset):,} trainable parameters")
         loss = st.selectbox("Loss", list(models.LOSSES), format_func=models.LOSSES.get, key="train_loss",
                             help="Cross-entropy is the natural loss for classes; mean squared error shows why.")
@@ -56,7 +56,7 @@ def read_settings() -> TrainingConfig | None:
 
 def render_live_panel() -> None:
     """Polled by a fragment while a run is active: status, progress with ETA, Stop, live charts."""
-    record = common.active_run() or (common.session_runs()[-1] if common.session_runs() else None)
+    record = runs.active_run() or (runs.session_runs()[-1] if runs.session_runs() else None)
     if record is None:
         return
     snapshot = record.job.snapshot()
@@ -64,11 +64,11 @@ def render_live_panel() -> None:
         st.session_state.pop("live_run_id")
         st.rerun(scope="app")  # the run ended: redraw the whole page once (run list, buttons)
     st.subheader(f"{record.name}: {record.config.preset} preset")
-    status, stop = st.columns([5, 1])
+    status_column, stop = st.columns([5, 1])
     if snapshot.status is JobStatus.FAILED:
-        status.error(common.status_text(snapshot))
+        status_column.error(status.status_text(snapshot))
     else:
-        status.progress(common.progress_fraction(snapshot), text=common.status_text(snapshot))
+        status_column.progress(status.progress_fraction(snapshot), text=status.status_text(snapshot))
     if not record.job.done and stop.button("Stop", icon=":material/stop_circle:", key="train_stop",
                    disabled=snapshot.stop_requested, width="stretch"):
         record.job.request_stop()
@@ -78,23 +78,23 @@ def render_live_panel() -> None:
 def render_history_charts(reports) -> None:
     epochs = [report.epoch for report in reports]
     loss_chart, accuracy_chart = st.columns(2)
-    loss_chart.plotly_chart(common.history_figure(
+    loss_chart.plotly_chart(charts.history_figure(
         [("training loss", epochs, [r.loss for r in reports], "solid"),
          ("validation loss", epochs, [r.val_loss for r in reports], "dash")],
         "Loss", "loss"), key="live_loss_chart")
-    accuracy_chart.plotly_chart(common.history_figure(
+    accuracy_chart.plotly_chart(charts.history_figure(
         [("training accuracy", epochs, [r.accuracy for r in reports], "solid"),
          ("validation accuracy", epochs, [r.val_accuracy for r in reports], "dash")],
         "Accuracy", "accuracy", reference_lines=True), key="live_accuracy_chart")
 
 
 def render_run_history() -> None:
-    runs = common.session_runs()
-    if not runs:
+    records = runs.session_runs()
+    if not records:
         return
     st.subheader("Your runs")
     rows = []
-    for record in reversed(runs):
+    for record in reversed(records):
         snapshot = record.job.snapshot()
         last = snapshot.epochs[-1] if snapshot.epochs else None
         rows.append({"run": record.name, "status": snapshot.status.value,
@@ -104,14 +104,14 @@ def render_run_history() -> None:
                      "seconds": round(sum(r.seconds for r in snapshot.epochs), 1),
                      "settings": record.config.describe()})
     st.dataframe(rows, hide_index=True, width="stretch")
-    finished = [record for record in runs if record.job.snapshot().epochs]
+    finished = [record for record in records if record.job.snapshot().epochs]
     if len(finished) >= 2:
         st.subheader("Compare two runs")
         left, right = st.columns(2)
         with left:
-            first = common.choose_run("First run", "compare_first", finished, default=finished[-2].run_id)
+            first = runs.choose_run("First run", "compare_first", finished, default=finished[-2].run_id)
         with right:
-            second = common.choose_run("Second run", "compare_second", finished, default=finished[-1].run_id)
+            second = runs.choose_run("Second run", "compare_second", finished, default=finished[-1].run_id)
         curves_loss, curves_accuracy = [], []
         for record, dash in ((first, "solid"), (second, "dash")):
             reports = record.job.snapshot().epochs
@@ -120,8 +120,8 @@ def render_run_history() -> None:
             curves_accuracy.append((f"{record.name} validation accuracy", epochs,
                                     [r.val_accuracy for r in reports], dash))
         loss_chart, accuracy_chart = st.columns(2)
-        loss_chart.plotly_chart(common.history_figure(curves_loss, "Validation loss", "loss"), key="compare_loss")
-        accuracy_chart.plotly_chart(common.history_figure(curves_accuracy, "Validation accuracy", "accuracy",
+        loss_chart.plotly_chart(charts.history_figure(curves_loss, "Validation loss", "loss"), key="compare_loss")
+        accuracy_chart.plotly_chart(charts.history_figure(curves_accuracy, "Validation accuracy", "accuracy",
                                                           reference_lines=True), key="compare_accuracy")
         st.caption("Losses are on different scales (mean squared error is far smaller than cross-entropy): "
                    "compare accuracies across losses, losses within one loss.")
@@ -131,26 +131,26 @@ def render() -> None:
     st.title("Train a network")
     st.caption("The defaults reproduce the textbook run: the seed preset, sparse categorical cross-entropy, "
                "RMSprop, 5 epochs, batch 32, 20% validation, seed 42 (about 85% validation accuracy).")
-    dataset = common.load_dataset_or_stop()
+    dataset = server.load_dataset_or_stop()
     config = read_settings()
-    active = common.active_run()
+    active = runs.active_run()
     if config is not None:
         estimate = estimate_epoch_seconds(config, len(dataset.x_train))
-        st.caption(f"Estimated time per epoch on this server: about {common.format_seconds(estimate)} "
-                   f"(for {config.epochs} epochs: about {common.format_seconds(estimate * config.epochs)}, "
+        st.caption(f"Estimated time per epoch on this server: about {status.format_seconds(estimate)} "
+                   f"(for {config.epochs} epochs: about {status.format_seconds(estimate * config.epochs)}, "
                    "plus a second or two to compile the first epoch; longer while others train).")
     start = st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
                       disabled=config is None or active is not None,
                       help="One run at a time per visitor; stop the current run to start another."
                       if active else None)
     if start and config is not None:
-        common.wait_for_tensorflow()
-        record = common.start_run(config, dataset)
+        server.wait_for_tensorflow()
+        record = runs.start_run(config, dataset)
         st.session_state["live_run_id"] = record.run_id
         st.rerun()  # redraw with the run active: Start disabled, live panel polling
     if active is not None:
         st.session_state["live_run_id"] = active.run_id
-    st.fragment(run_every=common.LIVE_REFRESH_SECONDS if active is not None else None)(render_live_panel)()
+    st.fragment(run_every=runs.LIVE_REFRESH_SECONDS if active is not None else None)(render_live_panel)()
     render_run_history()
 
 

@@ -12,7 +12,7 @@ import streamlit as st
 
 from fmnist import evaluation
 from fmnist.preprocess import ImageError, PreparedImage, prepare_image
-from views import common
+from views import common, runs, server
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 PICTURE_WIDTH = 160
@@ -20,7 +20,7 @@ PICTURE_WIDTH = 160
 the height of a 5000 x 10 panorama down to 0 pixels and fail."""
 
 
-def model_file_bytes(record: common.RunRecord) -> bytes:
+def model_file_bytes(record: runs.RunRecord) -> bytes:
     """The run's model as a ``.keras`` file, written once per run (to a private temp file)."""
     if "model_bytes" not in record.derived:
         handle, path = tempfile.mkstemp(suffix=".keras")
@@ -34,7 +34,7 @@ def model_file_bytes(record: common.RunRecord) -> bytes:
     return record.derived["model_bytes"]
 
 
-def metrics_csv(record: common.RunRecord) -> str:
+def metrics_csv(record: runs.RunRecord) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "complete"])
@@ -58,7 +58,7 @@ def displayable(payload: bytes, prepared: PreparedImage):
         return prepared.preview
 
 
-def show_prediction(record: common.RunRecord, prepared: PreparedImage, original) -> None:
+def show_prediction(record: runs.RunRecord, prepared: PreparedImage, original) -> None:
     probabilities = evaluation.predict_probabilities(record.job.result.model, prepared.array[None])[0]
     top = evaluation.top_k(probabilities, 3)
     original_column, seen_column, answer_column = st.columns([1, 1, 2])
@@ -75,7 +75,7 @@ def show_prediction(record: common.RunRecord, prepared: PreparedImage, original)
                        icon=":material/help:")
 
 
-def render_canvas(record: common.RunRecord) -> None:
+def render_canvas(record: runs.RunRecord) -> None:
     from streamlit_drawable_canvas import st_canvas  # needs the Streamlit runtime: import in page code only
 
     st.caption("Draw one item (a trouser, a bag, a sneaker...) in white on black, filling the square.")
@@ -95,7 +95,7 @@ def render_canvas(record: common.RunRecord) -> None:
     show_prediction(record, prepared, image)
 
 
-def render_upload(record: common.RunRecord) -> None:
+def render_upload(record: runs.RunRecord) -> None:
     upload = st.file_uploader("Upload a picture of one item (PNG, JPEG, WebP, GIF or BMP, up to 5 MB)",
                               type=UPLOAD_TYPES, key="try_upload")
     if upload is None:
@@ -111,10 +111,10 @@ def render_upload(record: common.RunRecord) -> None:
 
 def render() -> None:
     st.title("Try it with your own pictures")
-    record = common.require_trained_model("try")
+    record = runs.require_trained_model("try")
     if record is None:
         return
-    common.wait_for_tensorflow()
+    server.wait_for_tensorflow()
     draw, upload = st.tabs(["Draw", "Upload"])
     with draw:
         render_canvas(record)

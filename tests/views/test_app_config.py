@@ -9,7 +9,7 @@ from pathlib import Path
 
 from apptest_support import REPO_ROOT, quick_train, session_runs, trouser_png, wait_for_runs_to_end
 
-from views import common
+from views import common, server
 
 VIEWS = REPO_ROOT / "views"
 TRAIN, EVALUATE, TRY_IT = "views/train.py", "views/evaluate.py", "views/try_it.py"
@@ -174,7 +174,7 @@ def test_the_job_manager_is_shared_but_runs_belong_to_their_session(new_session)
     [visitors_run], [others_run] = session_runs(visitor), session_runs(other)
     assert visitors_run.job is not others_run.job
     # One queue for the whole server (the private attribute is the only way to see which manager a job uses).
-    assert visitors_run.job._manager is others_run.job._manager is common.job_manager()
+    assert visitors_run.job._manager is others_run.job._manager is server.job_manager()
     visitor.run()
     assert visitor.selectbox(key="evaluate_run").options == [visitors_run.label]
     other.run()

@@ -14,7 +14,7 @@ from apptest_support import (
 
 from fmnist.jobs import JobStatus
 from fmnist.training import TrainingConfig
-from views import common
+from views import server
 
 TRAIN = "views/train.py"
 
@@ -114,11 +114,11 @@ def test_run_history_lists_runs_and_two_finished_runs_can_be_compared(new_sessio
 
 def test_start_waits_in_the_queue_while_the_server_slot_is_taken(new_session, monkeypatch):
     monkeypatch.setenv("FMNIST_MAX_CONCURRENT_TRAINING", "1")
-    common.job_manager.clear()
+    server.job_manager.clear()
     at = new_session(TRAIN)
-    manager = common.job_manager()
+    manager = server.job_manager()
     assert manager.max_concurrent == 1
-    slot_holder = manager.submit(TrainingConfig(epochs=500), common.shared_dataset().get())
+    slot_holder = manager.submit(TrainingConfig(epochs=500), server.shared_dataset().get())
     try:
         wait_until(at, lambda _: slot_holder.snapshot().status is JobStatus.RUNNING, "another run to take the slot")
 
