@@ -1,7 +1,7 @@
 """fmnist-studio: train a Keras network on Fashion-MNIST live in the browser, and test it.
 
 The entry script only sets up the page, the navigation and a small sidebar status that
-follows the visitor's training run on every page. Each page lives in ``views/``.
+follows the visitor's latest training run on every page. Each page lives in ``views/``.
 """
 
 import streamlit as st
@@ -23,15 +23,16 @@ page = st.navigation(pages)
 
 @st.fragment(run_every=2)
 def sidebar_training_status() -> None:
-    """Keeps this visitor's job alive (heartbeat) and shows its state on every page."""
+    """Keeps this visitor's job alive (heartbeat, for AppTest) and shows the latest run's state on every page."""
     snapshot = runs.heartbeat_active_jobs()
     if snapshot is not None:
-        st.caption(status.status_text(snapshot))
+        st.caption(f"Run {runs.session_runs()[-1].run_id}: {status.status_text(snapshot)}")
         st.progress(status.progress_fraction(snapshot))
 
 
 with st.sidebar:
     st.caption("Fashion-MNIST, trained live with Keras.")
     sidebar_training_status()
+runs.warn_before_leaving()
 
 page.run()

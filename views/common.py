@@ -24,6 +24,11 @@ def safe_file_name(name: str) -> str:
     return kept or "Your file"
 
 
+def plain_text(text: str) -> str:
+    """``text`` with every Markdown character escaped, so that ``**bold**`` shows as typed, not bold."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~$:])", r"\\\1", text)
+
+
 def upscale(image: np.ndarray, factor: int = 4) -> np.ndarray:
     """Nearest-neighbour enlargement, so 28-pixel items stay crisp on screen."""
     return np.kron(np.asarray(image, dtype=np.uint8), np.ones((factor, factor), dtype=np.uint8))

@@ -14,6 +14,7 @@ import threading
 import streamlit as st
 
 from fmnist import data as fmnist_data
+from fmnist import timing
 from fmnist.jobs import JobManager
 
 
@@ -140,3 +141,8 @@ def load_dataset_or_stop() -> fmnist_data.FashionMnist:
     for note in dataset.notes:
         st.warning(note, icon=":material/warning:")
     return dataset
+
+
+def run_timing() -> timing.RunTimings:
+    """What this server has measured per preset (kept by the job manager, which records every run)."""
+    return job_manager().timings

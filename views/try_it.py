@@ -12,7 +12,7 @@ import streamlit as st
 
 from fmnist import evaluation
 from fmnist.preprocess import ImageError, PreparedImage, prepare_image
-from views import common, runs, server
+from views import choices, common, runs, server
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 PICTURE_WIDTH = 160
@@ -79,11 +79,20 @@ def render_canvas(record: runs.RunRecord) -> None:
     from streamlit_drawable_canvas import st_canvas  # needs the Streamlit runtime: import in page code only
 
     st.caption("Draw one item (a trouser, a bag, a sneaker...) in white on black, filling the square.")
-    width = st.slider("Brush size", 6, 40, 18, key="try_brush")
+    choices.restore("try_brush", 18)
+    width = choices.keep("try_brush", st.slider("Brush size", 6, 40, key="try_brush"))
+    if "try_canvas" not in st.session_state:
+        # Back from another page: the canvas starts again from the visitor's last drawing.
+        st.session_state["try_canvas_initial"] = choices.kept("try_drawing")
     canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
                        height=280, width=280, drawing_mode="freedraw", return_image_data=True,
-                       key="try_canvas")
+                       initial_drawing=st.session_state.get("try_canvas_initial"), key="try_canvas")
     image = canvas.image_data
+    if canvas.json_data is not None and canvas.json_data.get("objects") is not None and image is not None:
+        choices.keep("try_drawing", canvas.json_data)
+        choices.keep("try_drawing_image", image)
+    elif image is None:
+        image = choices.kept("try_drawing_image")  # the canvas has not sent its picture yet
     if image is None:
         st.info("Draw on the canvas to get a prediction.")
         return
@@ -104,7 +113,7 @@ def render_upload(record: runs.RunRecord) -> None:
     try:
         prepared = prepare_image(payload)
     except ImageError as error:
-        st.error(f"{common.safe_file_name(upload.name)}: {error}", icon=":material/broken_image:")
+        st.error(f"{common.plain_text(common.safe_file_name(upload.name))}: {error}", icon=":material/broken_image:")
         return
     show_prediction(record, prepared, displayable(payload, prepared))
 
@@ -124,10 +133,10 @@ def render() -> None:
     st.subheader("Take it with you")
     left, right = st.columns(2)
     left.download_button("Download the model (.keras)", data=lambda: model_file_bytes(record),
-                         file_name=f"fmnist-{record.name.lower().replace(' ', '-')}.keras",
+                         file_name=f"{record.file_stem}.keras",
                          mime="application/octet-stream", key="download_model", icon=":material/download:")
     right.download_button("Download the run's metrics (CSV)", data=metrics_csv(record),
-                          file_name=f"fmnist-{record.name.lower().replace(' ', '-')}-metrics.csv",
+                          file_name=f"{record.file_stem}-metrics.csv",
                           mime="text/csv", key="download_metrics", icon=":material/table:")
 
 
