@@ -210,6 +210,14 @@ def render_estimate(config: TrainingConfig, dataset) -> None:
                "longer while others train).")
 
 
+def scroll_to_live_panel() -> None:
+    """Bring the live run's heading to the top of the screen once, right after Start (the browser would
+    otherwise keep the scroll position of the settings, and push the charts below the fold)."""
+    st.html("""<script>
+        setTimeout(() => document.getElementById("live-run")?.scrollIntoView({block: "start"}), 200);
+    </script>""", unsafe_allow_javascript=True)
+
+
 def render() -> None:
     st.title("Train a network")
     dataset = server.load_dataset_or_stop()
@@ -225,6 +233,8 @@ def render() -> None:
         st.session_state["live_run_id"] = active.run_id
         # The live run first, so that status, both charts and Stop fit on one screen (a projector too).
         st.fragment(run_every=runs.LIVE_REFRESH_SECONDS)(render_live_panel)()
+        if st.session_state.pop("train_scroll_to_live", False):
+            scroll_to_live_panel()
     choices.restore("train_settings_open", True)
     with st.expander("Settings", key="train_settings_open", on_change="rerun", icon=":material/tune:"):
         config = read_settings()
@@ -240,6 +250,7 @@ def render() -> None:
         record = runs.start_run(config, dataset)
         st.session_state["live_run_id"] = record.run_id
         st.session_state["train_fold_settings"] = True
+        st.session_state["train_scroll_to_live"] = True
         st.rerun()  # redraw with the run active: settings folded, live panel first and polling
     if active is None:
         render_live_panel()

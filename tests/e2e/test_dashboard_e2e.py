@@ -75,7 +75,7 @@ def explore(page: Page) -> None:
     expect(gallery.get_by_text(re.compile(r"of 6,000\.$"))).to_be_visible()
 
     page.get_by_role("button", name="Draw 10 at random").click()
-    expect(gallery.get_by_text(re.compile("^10 random items"))).to_be_visible()
+    expect(gallery.get_by_text(re.compile("^10 items drawn at random from the Sneaker items"))).to_be_visible()
     expect(gallery.locator("img")).to_have_count(10)
     for caption in gallery.get_by_test_id("stImageCaption").all_inner_texts():
         assert caption.endswith(" Sneaker"), caption
