@@ -188,7 +188,9 @@ class TrainingJob:
         if self._stop_requested.is_set():
             return True
         gone_for = self._owner_gone_for()
-        if gone_for > self._manager.abandon_after_seconds:
+        limit = (self._manager.abandon_after_seconds if self._owner_connected is None
+                 else self._manager.disconnect_grace_seconds)
+        if gone_for > limit:
             logger.info("job %s: its owner is gone for %.0f s; stopping it", self.job_id, gone_for)
             with self._lock:
                 self._abandoned = True
@@ -246,15 +248,24 @@ class TrainingJob:
 class JobManager:
     """At most ``max_concurrent`` jobs train at once; the rest queue, first come first served."""
 
-    def __init__(self, max_concurrent: int | None = None, abandon_after_seconds: float | None = None) -> None:
+    def __init__(self, max_concurrent: int | None = None, abandon_after_seconds: float | None = None,
+                 disconnect_grace_seconds: float | None = None) -> None:
         if max_concurrent is None:
             max_concurrent = int(os.environ.get("FMNIST_MAX_CONCURRENT_TRAINING") or (os.cpu_count() or 1))
         if max_concurrent < 1:
             raise ValueError("At least one training job must be allowed to run.")
         if abandon_after_seconds is None:
             abandon_after_seconds = float(os.environ.get("FMNIST_ABANDON_AFTER_SECONDS") or 15)
+        if disconnect_grace_seconds is None:
+            disconnect_grace_seconds = float(os.environ.get("FMNIST_DISCONNECT_GRACE_SECONDS")
+                                             or min(abandon_after_seconds, 5.0))
         self.max_concurrent = max_concurrent
         self.abandon_after_seconds = abandon_after_seconds
+        """Without an ``owner_connected`` callable: stop a job after this long without a heartbeat."""
+        self.disconnect_grace_seconds = disconnect_grace_seconds
+        """With one: stop a job once its owner has been disconnected this long. A disconnect is certain
+        (no throttled timer can fake it), so the grace only covers a quick reconnect, and a closed
+        tab frees its slot well within ``abandon_after_seconds``."""
         self.timings = timing.RunTimings()
         """What this server has measured per preset: the estimates of new runs come from it."""
         self._condition = threading.Condition()
