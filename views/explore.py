@@ -30,7 +30,7 @@ def render_orientation() -> None:
         steps[1].markdown("**2. Train** a network and watch its accuracy climb, epoch by epoch.")
         steps[2].markdown("**3. Evaluate** it: which clothes does it confuse, and how often?")
         steps[3].markdown("**4. Try it** with a drawing or a photo of your own.")
-        st.page_link(runs.TRAIN_PAGE, label="Start here: train your first model (about a minute)",
+        st.page_link(runs.TRAIN_PAGE, label="Start here: train your first model",
                      icon=":material/play_circle:")
 
 
