@@ -1,16 +1,16 @@
 """fmnist-studio: train a Keras network on Fashion-MNIST live in the browser, and test it.
 
 The entry script only sets up the page, the navigation and a small sidebar status that
-follows the visitor's training run on every page. Each page lives in ``views/``.
+follows the visitor's latest training run on every page. Each page lives in ``views/``.
 """
 
 import streamlit as st
 
-from views import common
+from views import runs, server, status
 
 st.set_page_config(page_title="fmnist-studio", page_icon=":material/checkroom:", layout="wide")
-common.keep_keras_state_between_reruns()
-common.tensorflow_warmup()  # starts importing TensorFlow in the background, once per server
+server.keep_keras_state_between_reruns()
+server.tensorflow_warmup()  # starts importing TensorFlow in the background, once per server
 
 pages = [
     st.Page("views/explore.py", title="Explore", icon=":material/grid_view:", default=True),
@@ -23,15 +23,16 @@ page = st.navigation(pages)
 
 @st.fragment(run_every=2)
 def sidebar_training_status() -> None:
-    """Keeps this visitor's job alive (heartbeat) and shows its state on every page."""
-    snapshot = common.heartbeat_active_jobs()
+    """Keeps this visitor's job alive (heartbeat, for AppTest) and shows the latest run's state on every page."""
+    snapshot = runs.heartbeat_active_jobs()
     if snapshot is not None:
-        st.caption(common.status_text(snapshot))
-        st.progress(common.progress_fraction(snapshot))
+        st.caption(f"Run {runs.session_runs()[-1].run_id}: {status.status_text(snapshot)}")
+        st.progress(status.progress_fraction(snapshot))
 
 
 with st.sidebar:
     st.caption("Fashion-MNIST, trained live with Keras.")
     sidebar_training_status()
+runs.warn_before_leaving()
 
 page.run()

@@ -3,9 +3,11 @@
 A :class:`TrainingJob` runs :func:`fmnist.training.train` in its own thread and records
 progress in a lock-protected object that any thread may read (the UI polls it). A
 :class:`JobManager` lets at most ``max_concurrent`` jobs train at once; the others wait in a
-first-come queue and know their position. A job whose owner stops sending heartbeats (the
-browser tab closed or was refreshed) is stopped after ``abandon_after_seconds`` and gives
-its slot back. Nothing here knows about Streamlit.
+first-come queue and know their position. A job whose owner is gone (its ``owner_connected`` callable
+says False, e.g. the visitor's connection closed; or, without one, no heartbeat arrives) for
+``abandon_after_seconds`` is stopped and gives its slot back. A queued run expected to take
+under ``SHORT_RUN_SECONDS`` may go before longer ones, each of which it may overtake at most
+``MAX_OVERTAKES`` times, so nothing starves. Nothing here knows about Streamlit.
 """
 
 from __future__ import annotations
@@ -23,12 +25,19 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
+from fmnist import timing
 from fmnist.data import FashionMnist
 from fmnist.training import EpochReport, TrainingConfig, TrainingPoint, TrainingResult, train
 
 logger = logging.getLogger(__name__)
+
+SHORT_RUN_SECONDS = 5.0
+"""A queued run expected to take less than this may go before longer queued runs."""
+MAX_OVERTAKES = 3
+"""How many short runs may go before a longer queued run: it waits a bounded time, never forever."""
 
 
 def name_os_thread(name: str) -> None:
@@ -136,21 +145,15 @@ class JobSnapshot:
     stop_requested: bool
     points: tuple[TrainingPoint, ...] = ()
     """Running training loss and accuracy within epochs, about twice a second: the live curve."""
+    abandoned: bool = False
+    """Stopped because its owner went away, not by Stop."""
+    expected_wait_seconds: float | None = None
+    """For a queued job: about how long until it starts."""
+    eta: float | None = None
 
     def eta_seconds(self) -> float | None:
-        """Seconds left, from the pace so far; None before there is a pace to go by."""
-        if self.status is not JobStatus.RUNNING:
-            return None
-        full_epochs = [report.seconds for report in self.epochs if report.complete]
-        if self.epoch_fraction > 0.05:
-            epoch_estimate = self.seconds_in_epoch / self.epoch_fraction
-        elif full_epochs:
-            epoch_estimate = sum(full_epochs) / len(full_epochs)
-        else:
-            return None
-        remaining_in_epoch = max(0.0, epoch_estimate - self.seconds_in_epoch)
-        later_epochs = max(0, self.total_epochs - self.current_epoch)
-        return remaining_in_epoch + later_epochs * epoch_estimate
+        """Seconds left, for a running job (see :func:`fmnist.timing.remaining_seconds`)."""
+        return self.eta if self.status is JobStatus.RUNNING else None
 
 
 class TrainingJob:
@@ -158,9 +161,17 @@ class TrainingJob:
 
     _ids = itertools.count(1)
 
-    def __init__(self, config: TrainingConfig, dataset: FashionMnist, manager: JobManager) -> None:
+    def __init__(self, config: TrainingConfig, dataset: FashionMnist, manager: JobManager,
+                 owner_connected: Callable[[], bool] | None = None) -> None:
         self.job_id = next(self._ids)
         self.config = config
+        self.estimate = manager.timings.estimate(config, len(dataset.x_train))
+        self._training_images = len(dataset.x_train)
+        self._owner_connected = owner_connected
+        self._owner_gone_since: float | None = None
+        self._abandoned = False
+        self._eta = timing.EtaSmoother()
+        self.overtaken = 0
         self._dataset = dataset
         self._manager = manager
         self._lock = threading.Lock()
@@ -196,24 +207,65 @@ class TrainingJob:
     def done(self) -> bool:
         return self._done.is_set()
 
+    def remaining_seconds(self) -> float:
+        """Expected seconds until this job ends: its estimate while queued, its ETA while running."""
+        with self._lock:
+            status, epochs = self._status, list(self._epochs)
+            current, fraction = self._current_epoch, self._epoch_fraction
+            in_epoch = time.monotonic() - self._epoch_started
+        if status is JobStatus.QUEUED:
+            return self.estimate.total_seconds
+        if not status.is_active:
+            return 0.0
+        if current == 0:
+            return self.estimate.total_seconds
+        return timing.remaining_seconds(self.config.epochs, epochs, current, fraction, in_epoch,
+                                        self.estimate.epoch_seconds)
+
     def snapshot(self) -> JobSnapshot:
         queue_position = self._manager.queue_position(self)  # before our lock: the manager's lock comes first
+        wait = self._manager.expected_wait(self) if queue_position else None
+        remaining = self.remaining_seconds()
         with self._lock:
+            running = self._status is JobStatus.RUNNING
             return JobSnapshot(job_id=self.job_id, status=self._status, queue_position=queue_position,
                                epochs=tuple(self._epochs), current_epoch=self._current_epoch,
                                epoch_fraction=self._epoch_fraction,
                                seconds_in_epoch=time.monotonic() - self._epoch_started,
                                total_epochs=self.config.epochs, error=self._error,
-                               stop_requested=self._stop_requested.is_set(), points=tuple(self._points))
+                               stop_requested=self._stop_requested.is_set(), abandoned=self._abandoned,
+                               points=tuple(self._points),
+                               expected_wait_seconds=wait,
+                               eta=self._eta.reading(time.monotonic(), remaining) if running else None)
 
     # ------------------------------------------------------------- the worker thread
+    def _owner_gone_for(self) -> float:
+        """Seconds the owner has been gone: disconnected (with ``owner_connected``), else silent."""
+        now = time.monotonic()
+        if self._owner_connected is not None:
+            try:
+                connected = bool(self._owner_connected())
+            except Exception:  # noqa: BLE001 - a broken check must not kill the run
+                connected = True
+            if connected:
+                self._owner_gone_since = None
+                return 0.0
+            if self._owner_gone_since is None:
+                self._owner_gone_since = now
+            return now - self._owner_gone_since
+        with self._lock:
+            return now - self._last_heartbeat
+
     def _should_stop(self) -> bool:
         if self._stop_requested.is_set():
             return True
-        with self._lock:
-            silent_for = time.monotonic() - self._last_heartbeat
-        if silent_for > self._manager.abandon_after_seconds:
-            logger.info("job %s: no heartbeat for %.0f s; stopping it", self.job_id, silent_for)
+        gone_for = self._owner_gone_for()
+        limit = (self._manager.abandon_after_seconds if self._owner_connected is None
+                 else self._manager.disconnect_grace_seconds)
+        if gone_for > limit:
+            logger.info("job %s: its owner is gone for %.0f s; stopping it", self.job_id, gone_for)
+            with self._lock:
+                self._abandoned = True
             self._stop_requested.set()
             return True
         return False
@@ -245,9 +297,12 @@ class TrainingJob:
                 with self._lock:
                     self._status = JobStatus.RUNNING
                     self._epoch_started = time.monotonic()
+                run_started = time.monotonic()
                 result = train(self.config, self._dataset, on_epoch=self._on_epoch,
                                on_batch=self._on_batch, should_stop=self._should_stop, on_point=self._on_point)
                 self.result = result
+                self._manager.timings.record(self.config, self._training_images, result.history,
+                                             time.monotonic() - run_started)
                 with self._lock:
                     self._status = JobStatus.STOPPED if result.stopped_early else JobStatus.FINISHED
             finally:
@@ -269,34 +324,82 @@ class TrainingJob:
 class JobManager:
     """At most ``max_concurrent`` jobs train at once; the rest queue, first come first served."""
 
-    def __init__(self, max_concurrent: int | None = None, abandon_after_seconds: float | None = None) -> None:
+    def __init__(self, max_concurrent: int | None = None, abandon_after_seconds: float | None = None,
+                 disconnect_grace_seconds: float | None = None) -> None:
         if max_concurrent is None:
             max_concurrent = int(os.environ.get("FMNIST_MAX_CONCURRENT_TRAINING") or usable_cpu_count())
         if max_concurrent < 1:
             raise ValueError("At least one training job must be allowed to run.")
         if abandon_after_seconds is None:
             abandon_after_seconds = float(os.environ.get("FMNIST_ABANDON_AFTER_SECONDS") or 15)
+        if disconnect_grace_seconds is None:
+            disconnect_grace_seconds = float(os.environ.get("FMNIST_DISCONNECT_GRACE_SECONDS")
+                                             or min(abandon_after_seconds, 5.0))
         self.max_concurrent = max_concurrent
         self.abandon_after_seconds = abandon_after_seconds
+        """Without an ``owner_connected`` callable: stop a job after this long without a heartbeat."""
+        self.disconnect_grace_seconds = disconnect_grace_seconds
+        """With one: stop a job once its owner has been disconnected this long. A disconnect is certain
+        (no throttled timer can fake it), so the grace only covers a quick reconnect, and a closed
+        tab frees its slot well within ``abandon_after_seconds``."""
+        self.timings = timing.RunTimings()
+        """What this server has measured per preset: the estimates of new runs come from it."""
         self._condition = threading.Condition()
-        self._running: set[int] = set()
-        self._waiting: deque[int] = deque()
+        self._running: dict[int, TrainingJob] = {}
+        self._waiting: deque[TrainingJob] = deque()
 
-    def submit(self, config: TrainingConfig, dataset: FashionMnist) -> TrainingJob:
-        """Queue a job and start its thread; it trains as soon as a slot is free."""
-        job = TrainingJob(config, dataset, self)
+    def submit(self, config: TrainingConfig, dataset: FashionMnist,
+               owner_connected: Callable[[], bool] | None = None) -> TrainingJob:
+        """Queue a job and start its thread; it trains as soon as a slot is free.
+
+        ``owner_connected()`` says whether the job's owner is still there; without it, the owner
+        must call :meth:`TrainingJob.heartbeat` more often than ``abandon_after_seconds``.
+        """
+        job = TrainingJob(config, dataset, self, owner_connected)
         with self._condition:
-            self._waiting.append(job.job_id)
+            self._waiting.append(job)
         job.thread.start()
         return job
+
+    def _start_order(self) -> list[TrainingJob]:
+        """The waiting jobs in the order they will start: first come, first served, except that a
+        short run goes before longer ones that have not been overtaken ``MAX_OVERTAKES`` times."""
+        order: list[TrainingJob] = []
+        pending = list(self._waiting)
+        overtaken = {job.job_id: job.overtaken for job in pending}
+        while pending:
+            chosen = pending[0]
+            for index, job in enumerate(pending):
+                if job.estimate.total_seconds < SHORT_RUN_SECONDS:
+                    if all(overtaken[ahead.job_id] < MAX_OVERTAKES for ahead in pending[:index]):
+                        chosen = job
+                    break
+            for ahead in pending[:pending.index(chosen)]:
+                overtaken[ahead.job_id] += 1
+            pending.remove(chosen)
+            order.append(chosen)
+        return order
 
     def queue_position(self, job: TrainingJob) -> int:
         """1 for the next job to run, 0 when the job is not waiting."""
         with self._condition:
-            try:
-                return self._waiting.index(job.job_id) + 1
-            except ValueError:
-                return 0
+            order = self._start_order()
+            return order.index(job) + 1 if job in order else 0
+
+    def expected_wait(self, job: TrainingJob) -> float | None:
+        """About how many seconds until a queued job starts: the slots free up as the running jobs'
+        ETAs say, and each job ahead in the queue then takes a slot for its estimate."""
+        with self._condition:
+            order = self._start_order()
+            if job not in order:
+                return None
+            slots = sorted(running.remaining_seconds() for running in self._running.values())
+            ahead = order[:order.index(job)]
+        slots += [0.0] * (self.max_concurrent - len(slots))
+        for other in ahead:
+            slots.sort()
+            slots[0] += other.estimate.total_seconds
+        return min(slots)
 
     def counts(self) -> tuple[int, int]:
         """(running, waiting) right now."""
@@ -312,17 +415,19 @@ class JobManager:
         with self._condition:
             while True:
                 if should_give_up():
-                    self._waiting.remove(job.job_id)
+                    self._waiting.remove(job)
                     self._condition.notify_all()
                     return False
-                if self._waiting[0] == job.job_id and len(self._running) < self.max_concurrent:
-                    self._waiting.popleft()
-                    self._running.add(job.job_id)
+                if len(self._running) < self.max_concurrent and self._start_order()[0] is job:
+                    for ahead in list(self._waiting)[:self._waiting.index(job)]:
+                        ahead.overtaken += 1
+                    self._waiting.remove(job)
+                    self._running[job.job_id] = job
                     self._condition.notify_all()
                     return True
                 self._condition.wait(timeout=0.5)
 
     def release_slot(self, job: TrainingJob) -> None:
         with self._condition:
-            self._running.discard(job.job_id)
+            self._running.pop(job.job_id, None)
             self._condition.notify_all()

@@ -8,10 +8,10 @@ import streamlit as st
 
 from fmnist import evaluation
 from fmnist.data import CLASS_NAMES, NUM_CLASSES
-from views import common, explain_panel
+from views import common, explain_panel, runs, server, status
 
 
-def evaluations(record: common.RunRecord, dataset) -> dict:
+def evaluations(record: runs.RunRecord, dataset) -> dict:
     """Validation and test reports for a run, computed once and kept with the run (per session)."""
     if "test" not in record.derived:
         result = record.job.result
@@ -25,11 +25,22 @@ def evaluations(record: common.RunRecord, dataset) -> dict:
 
 
 def confusion_figure(confusion: np.ndarray) -> go.Figure:
+    """The heatmap, with an invisible scatter marker on every cell to make the cells clickable.
+
+    Streamlit 1.67 returns no selected points for a heatmap trace; it does for a scatter trace,
+    so each cell carries a transparent marker whose ``customdata`` is its (true, predicted) pair.
+    """
     names = list(CLASS_NAMES)
-    figure = go.Figure(go.Heatmap(
-        z=confusion, x=names, y=names, colorscale="Blues", texttemplate="%{z}", showscale=False,
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{z} items<extra></extra>"))
-    figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+    true_labels, predicted_labels = np.meshgrid(range(NUM_CLASSES), range(NUM_CLASSES), indexing="ij")
+    figure = go.Figure(go.Heatmap(z=confusion, x=names, y=names, colorscale="Blues", texttemplate="%{z}",
+                                  showscale=False, hoverinfo="skip"))
+    figure.add_trace(go.Scatter(
+        x=[names[i] for i in predicted_labels.ravel()], y=[names[i] for i in true_labels.ravel()],
+        customdata=confusion.ravel(),
+        mode="markers", marker={"symbol": "square", "size": 40, "color": "rgba(0,0,0,0)"},
+        showlegend=False, name="cells",
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} items<extra></extra>"))
+    figure.update_layout(height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10}, clickmode="event+select",
                          xaxis={"title": "predicted class", "side": "top"},
                          yaxis={"title": "true class", "autorange": "reversed"})
     return figure
@@ -38,9 +49,8 @@ def confusion_figure(confusion: np.ndarray) -> go.Figure:
 def selected_pair(selection, report) -> tuple[int, int]:
     """The (true, predicted) cell the user clicked, else the most confused pair."""
     points = (selection or {}).get("selection", {}).get("points", []) if selection else []
-    if points:
-        point = points[0]
-        if point.get("x") in CLASS_NAMES and point.get("y") in CLASS_NAMES:
+    for point in points:
+        if point.get("x") in CLASS_NAMES and point.get("y") in CLASS_NAMES:  # a cell's marker
             return CLASS_NAMES.index(point["y"]), CLASS_NAMES.index(point["x"])
     pairs = evaluation.most_confused_pairs(report.confusion, top=1)
     return (pairs[0].true_label, pairs[0].predicted_label) if pairs else (0, 0)
@@ -55,12 +65,14 @@ def render_mistakes(report, images, selection) -> None:
                                       format_func=common.class_label,
                                       key=f"mistake_predicted_{true_default}_{predicted_default}")
     if true_label == predicted_label:
-        st.caption(f"The diagonal: {report.confusion[true_label, true_label]} {CLASS_NAMES[true_label]} items "
+        st.caption(f"The diagonal: {status.plural(int(report.confusion[true_label, true_label]), 'item')} of "
+                   f"{CLASS_NAMES[true_label]} "
                    "recognised correctly. Pick two different classes to see mistakes.")
         return
     indices = evaluation.misclassified_indices(report.probabilities, report.labels, true_label,
                                                       predicted_label)
-    st.caption(f"{len(indices)} test items of class {CLASS_NAMES[true_label]} were predicted as "
+    verb = "was" if len(indices) == 1 else "were"
+    st.caption(f"{status.plural(len(indices), 'test item')} of class {CLASS_NAMES[true_label]} {verb} predicted as "
                f"{CLASS_NAMES[predicted_label]}; the most confident mistakes first.")
     shown = indices[:24]
     if len(shown):
@@ -76,7 +88,6 @@ def render_class_scores(report) -> None:
         go.Bar(name="recall (share of the class recognised)", y=names, x=report.recall[order], orientation="h"),
         go.Bar(name="precision (share of its predictions that are right)", y=names, x=report.precision[order],
                orientation="h"),
-        go.Bar(name="accuracy (one class vs the rest)", y=names, x=report.class_accuracy[order], orientation="h"),
     ])
     figure.update_layout(barmode="group", height=560, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                          xaxis={"range": [0, 1], "tickformat": ".0%"}, legend={"orientation": "h", "y": -0.1},
@@ -109,11 +120,11 @@ def render_lucky_bag(dataset, report) -> None:
 
 def render() -> None:
     st.title("Evaluate a model")
-    dataset = common.load_dataset_or_stop()
-    record = common.require_trained_model("evaluate")
+    dataset = server.load_dataset_or_stop()
+    record = runs.require_trained_model("evaluate")
     if record is None:
         return
-    common.wait_for_tensorflow()
+    server.wait_for_tensorflow()
     with st.spinner("Evaluating on the validation and test sets..."):
         reports = evaluations(record, dataset)
     validation, test = reports["validation"], reports["test"]

@@ -14,27 +14,27 @@ from fmnist import models
 from fmnist.data import CLASS_NAMES
 from fmnist.preprocess import PreparedImage
 from fmnist.training import TrainingConfig
-from views import common
+from views import common, runs, server, status
 
 NEIGHBOUR_WIDTH = 84
 MODEL_PICKER_KEY = "try_run"
-"""Try it's model picker (``common.require_trained_model("try")``)."""
+"""Try it's model picker (``runs.require_trained_model("try")``)."""
 PENDING_RUN_KEY = "drawing_ready_run_id"
 
 
-def is_drawing_ready(record: common.RunRecord) -> bool:
+def is_drawing_ready(record: runs.RunRecord) -> bool:
     """Whether the run's model also learned from drawings (outlines, silhouettes, mirror images)."""
     return record.config.uses_drawings
 
 
-def predict(record: common.RunRecord, prepared: PreparedImage) -> np.ndarray:
+def predict(record: runs.RunRecord, prepared: PreparedImage) -> np.ndarray:
     """The probabilities Try it shows: mirror-averaged for drawing-ready models."""
     from fmnist import drawings
 
     return drawings.predict_drawings(record.job.result.model, prepared.array[None])[0]
 
 
-def render_drawing_readiness(record: common.RunRecord) -> None:
+def render_drawing_readiness(record: runs.RunRecord) -> None:
     """Say plainly when the model has not learned from drawings, and offer one click to fix it."""
     if is_drawing_ready(record):
         return
@@ -42,14 +42,14 @@ def render_drawing_readiness(record: common.RunRecord) -> None:
     reason = "the seed preset never does" if record.config.preset == "seed" else "drawings were off for this run"
     st.warning(f"This model has not learned from drawings ({reason}). It knows shaded product photos, so it "
                "often misreads outlines and flat shapes drawn here.", icon=":material/draw:")
-    if common.active_run() is not None:
+    if runs.active_run() is not None:
         st.caption("A training run is under way: this page switches to its model when it is done.")
-        st.fragment(run_every=common.LIVE_REFRESH_SECONDS)(_training_progress)()
+        st.fragment(run_every=runs.LIVE_REFRESH_SECONDS)(_training_progress)()
         return
     if st.button(f"Train the {preset.title} with drawings", type="primary", key="train_drawing_ready",
                  icon=":material/model_training:"):
-        common.wait_for_tensorflow()
-        record = common.start_run(TrainingConfig(preset=preset.name, drawings=True), common.load_dataset_or_stop())
+        server.wait_for_tensorflow()
+        record = runs.start_run(TrainingConfig(preset=preset.name, drawings=True), server.load_dataset_or_stop())
         st.session_state[PENDING_RUN_KEY] = record.run_id
         st.rerun()
 
@@ -60,8 +60,8 @@ def _training_progress() -> None:
     A fragment's reruns skip app.py, which tells the jobs that their visitor is still here:
     without this heartbeat the run would be abandoned after a few seconds.
     """
-    common.heartbeat_active_jobs()
-    record = common.active_run()
+    runs.heartbeat_active_jobs()
+    record = runs.active_run()
     if record is None:
         finished = st.session_state.pop(PENDING_RUN_KEY, None)
         if finished is not None:  # show the new model: forget the picker's old choice, so it starts at the new run
@@ -70,17 +70,17 @@ def _training_progress() -> None:
         st.rerun(scope="app")
         return
     snapshot = record.job.snapshot()
-    st.progress(common.progress_fraction(snapshot), text=common.status_text(snapshot))
+    st.progress(status.progress_fraction(snapshot), text=status.status_text(snapshot))
 
 
-def _wait_for_drawings(record: common.RunRecord, dataset, test_accuracy: float) -> None:
+def _wait_for_drawings(record: runs.RunRecord, dataset, test_accuracy: float) -> None:
     from fmnist import drawings
 
     if drawings.standard_drawing_set_if_ready(dataset) is not None:
         st.rerun(scope="app")
 
 
-def _neighbour_index(record: common.RunRecord, dataset):
+def _neighbour_index(record: runs.RunRecord, dataset):
     from fmnist import explain
 
     if "neighbour_index" not in record.derived:
@@ -90,7 +90,7 @@ def _neighbour_index(record: common.RunRecord, dataset):
     return record.derived["neighbour_index"]
 
 
-def render_why(record: common.RunRecord, prepared: PreparedImage) -> None:
+def render_why(record: runs.RunRecord, prepared: PreparedImage) -> None:
     """Which pixels decided, and the five training images the model finds most alike."""
     from fmnist import explain
 
@@ -101,7 +101,7 @@ def render_why(record: common.RunRecord, prepared: PreparedImage) -> None:
         left, right = st.columns([1, 3])
         left.image(explain.saliency_overlay(prepared.array, saliency), width=160,
                    caption="Red and yellow: covering these pixels lowers the answer's probability most")
-        dataset = common.load_dataset_or_stop()
+        dataset = server.load_dataset_or_stop()
         with right, st.spinner("Indexing the training images in the model's own features (once per model)..."):
             neighbours = explain.nearest_training_images(model, _neighbour_index(record, dataset), prepared.array,
                                                          dataset.y_train)
@@ -110,7 +110,7 @@ def render_why(record: common.RunRecord, prepared: PreparedImage) -> None:
                     caption=[CLASS_NAMES[neighbour.label] for neighbour in neighbours], width=NEIGHBOUR_WIDTH)
 
 
-def drawing_reports(record: common.RunRecord, dataset) -> dict | None:
+def drawing_reports(record: runs.RunRecord, dataset) -> dict | None:
     """The run's reports on the project's drawing set, computed once; None while the set is being drawn."""
     from fmnist import drawings
 
@@ -122,7 +122,7 @@ def drawing_reports(record: common.RunRecord, dataset) -> dict | None:
     return record.derived["drawings"]
 
 
-def render_drawing_accuracy(record: common.RunRecord, dataset, test_accuracy: float) -> None:
+def render_drawing_accuracy(record: runs.RunRecord, dataset, test_accuracy: float) -> None:
     """Accuracy on drawings beside test accuracy, overall and per class (drawn once, in the background)."""
     reports = drawing_reports(record, dataset)
     if reports is None:

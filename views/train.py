@@ -6,8 +6,8 @@ import streamlit as st
 
 from fmnist import models
 from fmnist.jobs import JobStatus
-from fmnist.training import TrainingConfig, estimate_epoch_seconds
-from views import common
+from fmnist.training import TrainingConfig
+from views import charts, choices, runs, server, status
 
 
 @st.cache_data(show_spinner=False)
@@ -15,42 +15,111 @@ def parameter_count(preset: str) -> int:
     return models.count_parameters(preset)
 
 
+DEFAULTS = TrainingConfig()
+"""The textbook run: what every field shows on a first visit."""
+
+FIELD_LIMITS = {
+    "Epochs": (1, 50),
+    "Learning rate": (0.00001, 1.0),
+    "Training-sample limit": (0, 60000),
+    "Random seed": (0, 2**31 - 1),
+}
+"""The number fields' ranges. The fields themselves have no min/max: Streamlit's number input keeps
+an out-of-range value typed into it on screen (in red) but returns the last valid one, so Start
+would train with numbers the visitor does not see. The page checks the typed value instead."""
+
+
+def out_of_range(label: str, value: float) -> str | None:
+    """A message naming the field when ``value`` is outside its range, else None."""
+    low, high = FIELD_LIMITS[label]
+    if low <= value <= high:
+        return None
+    return f"{label}: {value:g} is out of range. Enter a value from {low:g} to {high:g}."
+
+
+def apply_preset_defaults() -> None:
+    """When the visitor picks another preset, the fields take that preset's own training defaults
+    (the Minute CNN trains 8 epochs of Adam at batch 128, the textbook presets 5 of RMSprop at 32)."""
+    config = TrainingConfig(preset=st.session_state["train_preset"])
+    for key, value in {"train_loss": config.loss, "train_epochs": config.epochs, "train_optimizer": config.optimizer,
+                       f"train_learning_rate_{config.optimizer}": config.effective_learning_rate,
+                       "train_batch_size": config.batch_size, "train_schedule": config.schedule}.items():
+        st.session_state[key] = value
+        choices.keep(key, value)
+
+
+def short_option(name: str) -> str:
+    """A loss's name without its explanation, so that it fits the box (the caption below has it all)."""
+    return models.LOSSES[name].split(" (")[0]
+
+
+def number_field(label: str, key: str, default: float, **options) -> tuple[float, str | None]:
+    """A number input whose value survives page changes; returns (value, message if out of range)."""
+    choices.restore(key, default)
+    value = choices.keep(key, st.number_input(label, key=key, **options))
+    return value, out_of_range(label, value)
+
+
 def read_settings() -> TrainingConfig | None:
     """The controls; returns the user's choices as a config, or None after showing what is wrong."""
+    problems = []
     left, middle, right = st.columns(3)
     with left:
-        preset = st.selectbox("Model preset", list(models.PRESETS), key="train_preset",
-                              format_func=lambda name: models.PRESETS[name].title)
+        choices.restore("train_preset", DEFAULTS.preset)
+        preset = choices.keep("train_preset", st.selectbox(
+            "Model preset", list(models.PRESETS), key="train_preset", on_change=apply_preset_defaults,
+            format_func=lambda name: models.PRESETS[name].title))
         st.caption(models.PRESETS[preset].description)
-        if common.tensorflow_warmup().ready.is_set():
+        if server.tensorflow_warmup().ready.is_set():
             st.caption(f"{parameter_count(preset):,} trainable parameters")
-        loss = st.selectbox("Loss", list(models.LOSSES), format_func=models.LOSSES.get, key="train_loss",
-                            help="Cross-entropy is the natural loss for classes; mean squared error shows why.")
-        epochs = st.number_input("Epochs", min_value=1, max_value=50, value=5, step=1, key="train_epochs")
+        choices.restore("train_loss", DEFAULTS.loss)
+        loss = choices.keep("train_loss", st.selectbox(
+            "Loss", list(models.LOSSES), format_func=short_option, key="train_loss",
+            help="Cross-entropy is the natural loss for classes; mean squared error shows why."))
+        st.caption(models.LOSSES[loss])
+        epochs, problem = number_field("Epochs", "train_epochs", DEFAULTS.epochs, step=1)
+        problems.append(problem)
     with middle:
-        validation_percent = st.slider("Validation split (%)", min_value=5, max_value=50, value=20, step=1,
-                                       key="train_validation_percent",
-                                       help="Share of the training images held out to validate each epoch.")
-        optimizer = st.selectbox("Optimizer", list(models.OPTIMIZERS), key="train_optimizer")
-        learning_rate = st.number_input("Learning rate", min_value=0.00001, max_value=1.0,
-                                        value=models.OPTIMIZERS[optimizer], step=0.0005, format="%.5f",
-                                        key=f"train_learning_rate_{optimizer}")
+        choices.restore("train_validation_percent", round(DEFAULTS.validation_fraction * 100))
+        validation_percent = choices.keep("train_validation_percent", st.slider(
+            "Validation split (%)", min_value=5, max_value=50, step=1, key="train_validation_percent",
+            help="Share of the training images held out to validate each epoch."))
+        choices.restore("train_optimizer", DEFAULTS.optimizer)
+        optimizer = choices.keep("train_optimizer", st.selectbox("Optimizer", list(models.OPTIMIZERS),
+                                                                 key="train_optimizer"))
+        learning_rate, problem = number_field("Learning rate", f"train_learning_rate_{optimizer}",
+                                              models.OPTIMIZERS[optimizer], step=0.0005, format="%.5f")
+        problems.append(problem)
+        choices.restore("train_schedule", DEFAULTS.schedule)
+        schedule = choices.keep("train_schedule", st.selectbox(
+            "Learning-rate schedule", list(models.SCHEDULES), key="train_schedule",
+            format_func=lambda name: models.SCHEDULES[name].split(":")[0],
+            help="Constant keeps the rate; one-cycle warms it up, then lowers it along a cosine to the end."))
     with right:
-        batch_size = st.select_slider("Batch size", options=[8, 16, 32, 64, 128, 256, 512], value=32,
-                                      key="train_batch_size")
-        sample_limit = st.number_input("Training-sample limit", min_value=0, max_value=60000, value=0, step=1000,
-                                       key="train_sample_limit",
-                                       help="Train on only the first N training items: 0 means all of them. "
-                                            "5,000 makes a classroom demo take seconds.")
-        seed = st.number_input("Random seed", min_value=0, max_value=2**31 - 1, value=42, step=1,
-                               key="train_seed")
-        drawings = st.toggle("Also learn from drawings", value=models.PRESETS[preset].drawings_by_default,
-                             key=f"train_drawings_{preset}",
-                             help="Adds outlines, flat silhouettes and mirror images of the training items, so "
-                                  "drawings on Try it are recognised. On by default for the recommended preset.")
+        choices.restore("train_batch_size", DEFAULTS.batch_size)
+        batch_size = choices.keep("train_batch_size", st.select_slider(
+            "Batch size", options=[8, 16, 32, 64, 128, 256, 512], key="train_batch_size"))
+        sample_limit, problem = number_field(
+            "Training-sample limit", "train_sample_limit", 0, step=1000,
+            help="Train on only the first N training items: 0 means all of them. "
+                 "5,000 makes a classroom demo take seconds.")
+        problems.append(problem)
+        seed, problem = number_field("Random seed", "train_seed", DEFAULTS.seed, step=1)
+        problems.append(problem)
+        drawings_key = f"train_drawings_{preset}"
+        choices.restore(drawings_key, models.PRESETS[preset].drawings_by_default)
+        drawings = choices.keep(drawings_key, st.toggle(
+            "Also learn from drawings", key=drawings_key,
+            help="Adds outlines, flat silhouettes and mirror images of the training items, so drawings on "
+                 "Try it are recognised. On by default for the recommended preset."))
+    problems = [problem for problem in problems if problem]
+    if problems:
+        for problem in problems:
+            st.error(problem, icon=":material/error:")
+        return None
     try:
         return TrainingConfig(preset=preset, loss=loss, optimizer=optimizer, learning_rate=float(learning_rate),
-                              epochs=int(epochs), batch_size=int(batch_size),
+                              epochs=int(epochs), batch_size=int(batch_size), schedule=schedule,
                               validation_fraction=validation_percent / 100,
                               sample_limit=int(sample_limit) or None, seed=int(seed),
                               drawings=None if drawings == models.PRESETS[preset].drawings_by_default else drawings)
@@ -61,102 +130,155 @@ def read_settings() -> TrainingConfig | None:
 
 def render_live_panel() -> None:
     """Polled by a fragment while a run is active: status, progress with ETA, Stop, live charts."""
-    record = common.active_run() or (common.session_runs()[-1] if common.session_runs() else None)
+    record = runs.active_run() or (runs.session_runs()[-1] if runs.session_runs() else None)
     if record is None:
         return
     snapshot = record.job.snapshot()
     if record.job.done and st.session_state.get("live_run_id") == record.run_id:
         st.session_state.pop("live_run_id")
+        st.session_state["train_unfold_settings"] = True
         st.rerun(scope="app")  # the run ended: redraw the whole page once (run list, buttons)
-    st.subheader(f"{record.name}: {record.config.preset} preset")
-    status, stop = st.columns([5, 1])
+    st.subheader(f"{record.name}: {models.PRESETS[record.config.preset].title}, "
+                 f"{record.config.epochs} epoch{'s' if record.config.epochs != 1 else ''}", anchor="live-run")
+    status_column, stop = st.columns([5, 1])
     if snapshot.status is JobStatus.FAILED:
-        status.error(common.status_text(snapshot))
+        status_column.error(status.status_text(snapshot))
     else:
-        status.progress(common.progress_fraction(snapshot), text=common.status_text(snapshot))
+        status_column.progress(status.progress_fraction(snapshot), text=status.status_text(snapshot))
     if not record.job.done and stop.button("Stop", icon=":material/stop_circle:", key="train_stop",
-                   disabled=snapshot.stop_requested, width="stretch"):
+                                           disabled=snapshot.stop_requested, width="stretch"):
         record.job.request_stop()
-    render_history_charts(snapshot.epochs)
+    render_history_charts(snapshot.epochs, compact=not record.job.done)
+    if not record.job.done:
+        render_run_history()  # the table follows the live run (the page below it only redraws at the end)
 
 
-def render_history_charts(reports) -> None:
+def render_history_charts(reports, compact: bool = False) -> None:
+    """Loss and accuracy per epoch, side by side; a part-way epoch is marked as such."""
     epochs = [report.epoch for report in reports]
+    partial = {report.epoch for report in reports if not report.complete}
+    height = 300 if compact else 340
     loss_chart, accuracy_chart = st.columns(2)
-    loss_chart.plotly_chart(common.history_figure(
+    loss_chart.plotly_chart(charts.history_figure(
         [("training loss", epochs, [r.loss for r in reports], "solid"),
          ("validation loss", epochs, [r.val_loss for r in reports], "dash")],
-        "Loss", "loss"), key="live_loss_chart")
-    accuracy_chart.plotly_chart(common.history_figure(
+        "Loss", "loss", partial_epochs=partial, height=height), key="live_loss_chart")
+    accuracy_chart.plotly_chart(charts.history_figure(
         [("training accuracy", epochs, [r.accuracy for r in reports], "solid"),
          ("validation accuracy", epochs, [r.val_accuracy for r in reports], "dash")],
-        "Accuracy", "accuracy", reference_lines=True), key="live_accuracy_chart")
+        "Accuracy", "accuracy", reference_lines=True, partial_epochs=partial, height=height),
+        key="live_accuracy_chart")
 
 
-def render_run_history() -> None:
-    runs = common.session_runs()
-    if not runs:
-        return
-    st.subheader("Your runs")
+def history_rows(records: list[runs.RunRecord]) -> list[dict]:
+    """One row per run, newest first, with the state of right now."""
     rows = []
-    for record in reversed(runs):
+    for record in reversed(records):
         snapshot = record.job.snapshot()
         last = snapshot.epochs[-1] if snapshot.epochs else None
-        rows.append({"run": record.name, "status": snapshot.status.value,
-                     "epochs": f"{len(snapshot.epochs)}/{record.config.epochs}",
+        rows.append({"run": record.name, "status": status.short_status(snapshot),
+                     "epochs": status.epochs_text(snapshot),
                      "val accuracy": round(last.val_accuracy, 4) if last else None,
                      "val loss": round(last.val_loss, 4) if last else None,
                      "seconds": round(sum(r.seconds for r in snapshot.epochs), 1),
                      "settings": record.config.describe()})
-    st.dataframe(rows, hide_index=True, width="stretch")
-    finished = [record for record in runs if record.job.snapshot().epochs]
-    if len(finished) >= 2:
-        st.subheader("Compare two runs")
-        left, right = st.columns(2)
-        with left:
-            first = common.choose_run("First run", "compare_first", finished, default=finished[-2].run_id)
-        with right:
-            second = common.choose_run("Second run", "compare_second", finished, default=finished[-1].run_id)
-        curves_loss, curves_accuracy = [], []
-        for record, dash in ((first, "solid"), (second, "dash")):
-            reports = record.job.snapshot().epochs
-            epochs = [r.epoch for r in reports]
-            curves_loss.append((f"{record.name} validation loss", epochs, [r.val_loss for r in reports], dash))
-            curves_accuracy.append((f"{record.name} validation accuracy", epochs,
-                                    [r.val_accuracy for r in reports], dash))
-        loss_chart, accuracy_chart = st.columns(2)
-        loss_chart.plotly_chart(common.history_figure(curves_loss, "Validation loss", "loss"), key="compare_loss")
-        accuracy_chart.plotly_chart(common.history_figure(curves_accuracy, "Validation accuracy", "accuracy",
-                                                          reference_lines=True), key="compare_accuracy")
-        st.caption("Losses are on different scales (mean squared error is far smaller than cross-entropy): "
-                   "compare accuracies across losses, losses within one loss.")
+    return rows
+
+
+def render_run_history() -> None:
+    records = runs.session_runs()
+    if not records:
+        return
+    st.subheader("Your runs")
+    st.dataframe(history_rows(records), hide_index=True, width="stretch",
+                 column_config={"val accuracy": st.column_config.NumberColumn(format="%.4f"),
+                                "val loss": st.column_config.NumberColumn(format="%.4f")})
+
+
+def render_comparison() -> None:
+    finished = [record for record in runs.session_runs() if record.job.done and record.job.snapshot().epochs]
+    if len(finished) < 2:
+        return
+    st.subheader("Compare two runs")
+    newest = finished[-1].run_id
+    if st.session_state.get("compare_newest") != newest:  # a new run arrived: compare it with the one before
+        st.session_state["compare_newest"] = newest
+        st.session_state.pop("compare_first", None)
+        st.session_state.pop("compare_second", None)
+    left, right = st.columns(2)
+    with left:
+        first = runs.choose_run("First run", "compare_first", list(reversed(finished)), default=finished[-2].run_id)
+    with right:
+        second = runs.choose_run("Second run", "compare_second", list(reversed(finished)), default=newest)
+    curves_loss, curves_accuracy = [], []
+    for record, dash in ((first, "solid"), (second, "dash")):
+        reports = record.job.snapshot().epochs
+        epochs = [r.epoch for r in reports]
+        curves_loss.append((f"{record.name} validation loss", epochs, [r.val_loss for r in reports], dash))
+        curves_accuracy.append((f"{record.name} validation accuracy", epochs,
+                                [r.val_accuracy for r in reports], dash))
+    loss_chart, accuracy_chart = st.columns(2)
+    loss_chart.plotly_chart(charts.history_figure(curves_loss, "Validation loss", "loss"), key="compare_loss")
+    accuracy_chart.plotly_chart(charts.history_figure(curves_accuracy, "Validation accuracy", "accuracy",
+                                                      reference_lines=True), key="compare_accuracy")
+    st.caption("Losses are on different scales (mean squared error is far smaller than cross-entropy): "
+               "compare accuracies across losses, losses within one loss.")
+
+
+def render_estimate(config: TrainingConfig, dataset) -> None:
+    estimate = server.run_timing().estimate(config, len(dataset.x_train))
+    st.caption(f"Estimated time on this server: {status.about(estimate.total_seconds)} for "
+               f"{config.epochs} epoch{'s' if config.epochs != 1 else ''} "
+               f"({status.about(estimate.epoch_seconds)} per epoch{estimate.basis_text}; "
+               "longer while others train).")
+
+
+def scroll_to_live_panel() -> None:
+    """Bring the live run's heading to the top of the screen once, right after Start (the browser would
+    otherwise keep the scroll position of the settings, and push the charts below the fold)."""
+    st.html("""<script>
+        setTimeout(() => document.getElementById("live-run")?.scrollIntoView({block: "start"}), 200);
+    </script>""", unsafe_allow_javascript=True)
 
 
 def render() -> None:
     st.title("Train a network")
-    st.caption("The defaults reproduce the textbook run: the seed preset, sparse categorical cross-entropy, "
-               "RMSprop, 5 epochs, batch 32, 20% validation, seed 42 (about 85% validation accuracy).")
-    dataset = common.load_dataset_or_stop()
-    config = read_settings()
-    active = common.active_run()
-    if config is not None:
-        estimate = estimate_epoch_seconds(config, len(dataset.x_train))
-        st.caption(f"Estimated time per epoch on this server: about {common.format_seconds(estimate)} "
-                   f"(for {config.epochs} epochs: about {common.format_seconds(estimate * config.epochs)}, "
-                   "plus a second or two to compile the first epoch; longer while others train).")
-    start = st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
-                      disabled=config is None or active is not None,
-                      help="One run at a time per visitor; stop the current run to start another."
-                      if active else None)
-    if start and config is not None:
-        common.wait_for_tensorflow()
-        record = common.start_run(config, dataset)
-        st.session_state["live_run_id"] = record.run_id
-        st.rerun()  # redraw with the run active: Start disabled, live panel polling
-    if active is not None:
+    dataset = server.load_dataset_or_stop()
+    active = runs.active_run()
+    if st.session_state.pop("train_fold_settings", False):
+        st.session_state["train_settings_open"] = False
+    if st.session_state.pop("train_unfold_settings", False):
+        st.session_state["train_settings_open"] = True
+    if active is None:
+        st.caption("The defaults reproduce the textbook run: the seed preset, sparse categorical cross-entropy, "
+                   "RMSprop, 5 epochs, batch 32, 20% validation, seed 42 (about 85% validation accuracy).")
+    else:
         st.session_state["live_run_id"] = active.run_id
-    st.fragment(run_every=common.LIVE_REFRESH_SECONDS if active is not None else None)(render_live_panel)()
-    render_run_history()
+        # The live run first, so that status, both charts and Stop fit on one screen (a projector too).
+        st.fragment(run_every=runs.LIVE_REFRESH_SECONDS)(render_live_panel)()
+        if st.session_state.pop("train_scroll_to_live", False):
+            scroll_to_live_panel()
+    choices.restore("train_settings_open", True)
+    with st.expander("Settings", key="train_settings_open", on_change="rerun", icon=":material/tune:"):
+        config = read_settings()
+        if config is not None:
+            render_estimate(config, dataset)
+        start = st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
+                          disabled=config is None or active is not None,
+                          help="One run at a time per visitor; stop the current run to start another."
+                          if active else None)
+    choices.keep("train_settings_open", st.session_state.get("train_settings_open", True))
+    if start and config is not None and active is None:
+        server.wait_for_tensorflow()
+        record = runs.start_run(config, dataset)
+        st.session_state["live_run_id"] = record.run_id
+        st.session_state["train_fold_settings"] = True
+        st.session_state["train_scroll_to_live"] = True
+        st.rerun()  # redraw with the run active: settings folded, live panel first and polling
+    if active is None:
+        render_live_panel()
+        render_run_history()
+    render_comparison()
 
 
 render()

@@ -12,7 +12,7 @@ import streamlit as st
 
 from fmnist import evaluation
 from fmnist.preprocess import ImageError, PreparedImage, prepare_drawing, prepare_image
-from views import common, explain_panel
+from views import choices, common, explain_panel, runs, server
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 PICTURE_WIDTH = 160
@@ -20,7 +20,7 @@ PICTURE_WIDTH = 160
 the height of a 5000 x 10 panorama down to 0 pixels and fail."""
 
 
-def model_file_bytes(record: common.RunRecord) -> bytes:
+def model_file_bytes(record: runs.RunRecord) -> bytes:
     """The run's model as a ``.keras`` file, written once per run (to a private temp file)."""
     if "model_bytes" not in record.derived:
         handle, path = tempfile.mkstemp(suffix=".keras")
@@ -34,7 +34,7 @@ def model_file_bytes(record: common.RunRecord) -> bytes:
     return record.derived["model_bytes"]
 
 
-def metrics_csv(record: common.RunRecord) -> str:
+def metrics_csv(record: runs.RunRecord) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "complete"])
@@ -58,7 +58,7 @@ def displayable(payload: bytes, prepared: PreparedImage):
         return prepared.preview
 
 
-def show_prediction(record: common.RunRecord, prepared: PreparedImage, original) -> None:
+def show_prediction(record: runs.RunRecord, prepared: PreparedImage, original) -> None:
     probabilities = explain_panel.predict(record, prepared)
     top = evaluation.top_k(probabilities, 3)
     original_column, seen_column, answer_column = st.columns([1, 1, 2])
@@ -76,16 +76,25 @@ def show_prediction(record: common.RunRecord, prepared: PreparedImage, original)
     explain_panel.render_why(record, prepared)
 
 
-def render_canvas(record: common.RunRecord) -> None:
+def render_canvas(record: runs.RunRecord) -> None:
     from streamlit_drawable_canvas import st_canvas  # needs the Streamlit runtime: import in page code only
 
     st.caption("Draw one item (a trouser, a bag, a sneaker...) in white on black, filling the square.")
     explain_panel.render_drawing_readiness(record)
-    width = st.slider("Brush size", 6, 40, 18, key="try_brush")
+    choices.restore("try_brush", 18)
+    width = choices.keep("try_brush", st.slider("Brush size", 6, 40, key="try_brush"))
+    if "try_canvas" not in st.session_state:
+        # Back from another page: the canvas starts again from the visitor's last drawing.
+        st.session_state["try_canvas_initial"] = choices.kept("try_drawing")
     canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
                        height=280, width=280, drawing_mode="freedraw", return_image_data=True,
-                       key="try_canvas")
+                       initial_drawing=st.session_state.get("try_canvas_initial"), key="try_canvas")
     image = canvas.image_data
+    if canvas.json_data is not None and canvas.json_data.get("objects") is not None and image is not None:
+        choices.keep("try_drawing", canvas.json_data)
+        choices.keep("try_drawing_image", image)
+    elif image is None:
+        image = choices.kept("try_drawing_image")  # the canvas has not sent its picture yet
     if image is None:
         st.info("Draw on the canvas to get a prediction.")
         return
@@ -97,7 +106,7 @@ def render_canvas(record: common.RunRecord) -> None:
     show_prediction(record, prepared, image)
 
 
-def render_upload(record: common.RunRecord) -> None:
+def render_upload(record: runs.RunRecord) -> None:
     upload = st.file_uploader("Upload a picture of one item (PNG, JPEG, WebP, GIF or BMP, up to 5 MB)",
                               type=UPLOAD_TYPES, key="try_upload")
     if upload is None:
@@ -106,17 +115,17 @@ def render_upload(record: common.RunRecord) -> None:
     try:
         prepared = prepare_image(payload)
     except ImageError as error:
-        st.error(f"{common.safe_file_name(upload.name)}: {error}", icon=":material/broken_image:")
+        st.error(f"{common.plain_text(common.safe_file_name(upload.name))}: {error}", icon=":material/broken_image:")
         return
     show_prediction(record, prepared, displayable(payload, prepared))
 
 
 def render() -> None:
     st.title("Try it with your own pictures")
-    record = common.require_trained_model("try")
+    record = runs.require_trained_model("try")
     if record is None:
         return
-    common.wait_for_tensorflow()
+    server.wait_for_tensorflow()
     draw, upload = st.tabs(["Draw", "Upload"])
     with draw:
         render_canvas(record)
@@ -126,10 +135,10 @@ def render() -> None:
     st.subheader("Take it with you")
     left, right = st.columns(2)
     left.download_button("Download the model (.keras)", data=lambda: model_file_bytes(record),
-                         file_name=f"fmnist-{record.name.lower().replace(' ', '-')}.keras",
+                         file_name=f"{record.file_stem}.keras",
                          mime="application/octet-stream", key="download_model", icon=":material/download:")
     right.download_button("Download the run's metrics (CSV)", data=metrics_csv(record),
-                          file_name=f"fmnist-{record.name.lower().replace(' ', '-')}-metrics.csv",
+                          file_name=f"{record.file_stem}-metrics.csv",
                           mime="text/csv", key="download_metrics", icon=":material/table:")
 
 

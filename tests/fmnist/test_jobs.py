@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fmnist import jobs
-from fmnist.training import EpochReport, TrainingConfig
+from fmnist.training import TrainingConfig
 
 WAIT_SECONDS = 60
 SHORT = TrainingConfig(epochs=2)
@@ -162,7 +162,8 @@ def test_a_job_without_heartbeats_is_stopped_and_gives_its_slot_back(monkeypatch
     gate.release.set()
     manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=1)
     abandoned = manager.submit(LONG, tiny_dataset)
-    waiting = manager.submit(SHORT, tiny_dataset)
+    wait_until(lambda: abandoned.snapshot().status is jobs.JobStatus.RUNNING, message="the long job to start")
+    waiting = manager.submit(SHORT, tiny_dataset)  # short: it would go first if both were queued
     kept_alive_until = time.monotonic() + 1.6
     while True:  # heartbeats keep both alive past abandon_after_seconds
         last_heartbeat = time.monotonic()
@@ -289,44 +290,6 @@ def test_only_queued_and_running_are_active():
     assert {status for status in jobs.JobStatus if status.is_active} == {jobs.JobStatus.QUEUED, jobs.JobStatus.RUNNING}
 
 
-def epoch_report(epoch: int, seconds: float, complete: bool = True) -> EpochReport:
-    return EpochReport(epoch=epoch, loss=1.0, accuracy=0.5, val_loss=1.0, val_accuracy=0.5, seconds=seconds,
-                       complete=complete)
-
-
-def snapshot_with(**changes) -> jobs.JobSnapshot:
-    values = {"job_id": 1, "status": jobs.JobStatus.RUNNING, "queue_position": 0, "epochs": (), "current_epoch": 1,
-              "epoch_fraction": 0.0, "seconds_in_epoch": 0.0, "total_epochs": 4, "error": "",
-              "stop_requested": False}
-    values.update(changes)
-    return jobs.JobSnapshot(**values)
-
-
-@pytest.mark.parametrize(("changes", "expected"), [
-    pytest.param({"status": jobs.JobStatus.QUEUED}, None, id="queued"),
-    pytest.param({"status": jobs.JobStatus.FINISHED, "epoch_fraction": 0.5, "seconds_in_epoch": 1}, None,
-                 id="finished"),
-    pytest.param({}, None, id="no-pace-yet"),
-    pytest.param({"epoch_fraction": 0.03, "seconds_in_epoch": 1}, None, id="too-early-to-tell"),
-    pytest.param({"epoch_fraction": 0.5, "seconds_in_epoch": 2}, 2 + 3 * 4, id="half-way-through-epoch-1"),
-    pytest.param({"current_epoch": 3, "epochs": (epoch_report(1, 3), epoch_report(2, 5)), "seconds_in_epoch": 1},
-                 3 + 1 * 4, id="from-finished-epochs"),
-    pytest.param({"current_epoch": 2, "epochs": (epoch_report(1, 2), epoch_report(2, 30, complete=False)),
-                  "seconds_in_epoch": 0.5}, 1.5 + 2 * 2, id="incomplete-epochs-ignored"),
-    pytest.param({"current_epoch": 4, "epoch_fraction": 0.9, "seconds_in_epoch": 9.9}, pytest.approx(1.1),
-                 id="last-epoch"),
-    pytest.param({"current_epoch": 2, "epochs": (epoch_report(1, 2),), "seconds_in_epoch": 5}, 2 * 2,
-                 id="slower-than-usual"),
-])
-def test_eta_seconds(changes, expected):
-    eta = snapshot_with(**changes).eta_seconds()
-    if expected is None:
-        assert eta is None
-    else:
-        assert eta == pytest.approx(expected)
-        assert eta >= 0
-
-
 def test_snapshot_is_immutable_and_reports_total_epochs(monkeypatch, tiny_dataset):
     Gate(monkeypatch, real=False).release.set()
     manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
@@ -349,3 +312,63 @@ def test_snapshot_carries_the_within_epoch_training_points(monkeypatch, tiny_dat
     assert isinstance(points, tuple) and {point.epoch for point in points} == {1, 2}
     assert [point.position for point in points] == sorted(point.position for point in points)
     assert points[-1].position == 2.0 and points[-1].loss == pytest.approx(job.result.history[-1].loss, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- short runs, waits, owners
+
+def quick_estimates(manager: jobs.JobManager, seconds_by_epochs: dict[int, float]) -> None:
+    """Let the test say how long each run is expected to take, by its number of epochs."""
+    real = manager.timings.estimate
+
+    def estimate(config, training_images):
+        value = real(config, training_images)
+        per_epoch = (seconds_by_epochs[config.epochs] - value.setup_seconds) / config.epochs
+        return dataclasses.replace(value, epoch_seconds=per_epoch)
+
+    manager.timings.estimate = estimate
+
+
+def test_a_short_run_goes_before_longer_queued_runs_but_cannot_starve_them(monkeypatch, tiny_dataset):
+    gate = Gate(monkeypatch, real=False)
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    quick_estimates(manager, {7: 60.0, 8: 40.0, 2: 2.5})
+    holder = manager.submit(TrainingConfig(epochs=7, seed=100), tiny_dataset)
+    wait_until(lambda: holder.snapshot().status is jobs.JobStatus.RUNNING, message="the slot holder to run")
+    long_one = manager.submit(TrainingConfig(epochs=8, seed=200), tiny_dataset)
+    shorts = [manager.submit(TrainingConfig(epochs=2, seed=seed), tiny_dataset) for seed in range(jobs.MAX_OVERTAKES + 1)]
+    wait_until(lambda: manager.counts() == (1, len(shorts) + 1), message="all queued")
+
+    # The short runs go first, up to MAX_OVERTAKES of them; then the long one has its turn.
+    positions = [job.snapshot().queue_position for job in [long_one, *shorts]]
+    assert positions == [jobs.MAX_OVERTAKES + 1, *range(1, jobs.MAX_OVERTAKES + 1), jobs.MAX_OVERTAKES + 2]
+    waits = [job.snapshot().expected_wait_seconds for job in [long_one, *shorts]]
+    assert waits[1] == pytest.approx(holder.remaining_seconds(), rel=0.2)
+    assert waits[0] == pytest.approx(waits[1] + jobs.MAX_OVERTAKES * 2.5, rel=0.2)
+    assert waits[-1] == pytest.approx(waits[0] + 40.0, rel=0.2)
+
+    gate.release.set()
+    finish(holder, long_one, *shorts)
+    starts = {seed: span[0] for seed, span in gate.spans.items()}
+    assert [seed for seed, _ in sorted(starts.items(), key=lambda item: item[1])] == [
+        100, *range(jobs.MAX_OVERTAKES), 200, jobs.MAX_OVERTAKES]
+
+
+def test_a_job_whose_owner_is_connected_runs_without_heartbeats_and_stops_once_the_owner_is_gone(
+        monkeypatch, tiny_dataset):
+    gate = Gate(monkeypatch, seconds_per_poll=0.02)
+    gate.release.set()
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=1)
+    connected = threading.Event()
+    connected.set()
+    job = manager.submit(LONG, tiny_dataset, owner_connected=connected.is_set)
+    wait_until(lambda: job.snapshot().status is jobs.JobStatus.RUNNING, message="the job to run")
+    time.sleep(2.5)  # no heartbeat at all, like a hidden tab whose timers are throttled
+    assert job.snapshot().status is jobs.JobStatus.RUNNING and not job.snapshot().stop_requested
+
+    connected.clear()  # the tab closed
+    gone_at = time.monotonic()
+    assert job.wait(WAIT_SECONDS)
+    assert time.monotonic() - gone_at >= 1
+    snapshot = job.snapshot()
+    assert snapshot.status is jobs.JobStatus.STOPPED and snapshot.abandoned
+    assert manager.counts() == (0, 0)

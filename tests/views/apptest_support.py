@@ -69,7 +69,7 @@ def open_app(page: str | None = None) -> AppTest:
 
 
 def session_runs(at: AppTest) -> list:
-    """The visitor's ``RunRecord`` list (``views.common.session_runs``), empty if there is none."""
+    """The visitor's ``RunRecord`` list (``views.runs.session_runs``), empty if there is none."""
     return list(at.session_state["runs"]) if "runs" in at.session_state else []
 
 

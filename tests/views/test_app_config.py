@@ -9,7 +9,7 @@ from pathlib import Path
 
 from apptest_support import REPO_ROOT, quick_train, session_runs, trouser_png, wait_for_runs_to_end
 
-from views import common
+from views import common, server
 
 VIEWS = REPO_ROOT / "views"
 TRAIN, EVALUATE, TRY_IT = "views/train.py", "views/evaluate.py", "views/try_it.py"
@@ -88,7 +88,7 @@ def test_an_upload_is_only_read_in_memory_and_its_name_only_shown_in_messages():
                 elif isinstance(parent, ast.Attribute) and parent.attr == "name":
                     enclosing = parents[parent]
                     while not isinstance(enclosing, (ast.Call, ast.stmt)) or (
-                            isinstance(enclosing, ast.Call) and call_name(enclosing) == "safe_file_name"):
+                            isinstance(enclosing, ast.Call) and call_name(enclosing) in ("safe_file_name", "plain_text")):
                         enclosing = parents[enclosing]  # the display-only sanitiser, inside a message
                     assert isinstance(enclosing, ast.Call) and call_name(enclosing) in MESSAGE_CALLS, (
                         f"{where}: the upload's name is used outside a message")
@@ -131,7 +131,7 @@ def test_an_upload_with_a_path_in_its_name_is_never_written_to_disk(new_session)
     assert [markdown.value for markdown in at.markdown if markdown.value.startswith("### ")]  # it was predicted
     at.file_uploader(key="try_upload").set_value((evil_name, b"not a picture", "image/png")).run()
     assert not at.exception
-    assert [error.value for error in at.error][0].startswith(common.safe_file_name(evil_name))  # shown as plain text
+    assert [error.value for error in at.error][0].startswith(common.plain_text(common.safe_file_name(evil_name)))  # shown as plain text
 
     assert paths_containing(token) == []
     for base in (Path.cwd(), REPO_ROOT, Path("/tmp")):
@@ -174,7 +174,7 @@ def test_the_job_manager_is_shared_but_runs_belong_to_their_session(new_session)
     [visitors_run], [others_run] = session_runs(visitor), session_runs(other)
     assert visitors_run.job is not others_run.job
     # One queue for the whole server (the private attribute is the only way to see which manager a job uses).
-    assert visitors_run.job._manager is others_run.job._manager is common.job_manager()
+    assert visitors_run.job._manager is others_run.job._manager is server.job_manager()
     visitor.run()
     assert visitor.selectbox(key="evaluate_run").options == [visitors_run.label]
     other.run()

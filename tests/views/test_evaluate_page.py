@@ -4,7 +4,9 @@ import re
 
 from apptest_support import plotly_array, plotly_figure, quick_train, session_runs
 
+from fmnist import models
 from fmnist.data import CLASS_NAMES
+from fmnist.training import TrainingConfig
 
 EVALUATE = "views/evaluate.py"
 
@@ -37,7 +39,7 @@ def test_after_quick_train_it_shows_metrics_confusion_matrix_class_scores_and_a_
     assert not at.exception
     assert not any(info.value.startswith("There is no trained model") for info in at.info)
     record = session_runs(at)[-1]
-    assert record.config.epochs == 5 and record.config.preset == "seed"  # the quick train is the reference run
+    assert record.config == TrainingConfig(preset=models.RECOMMENDED_PRESET)  # the quick train: the recommended run
     metrics = {metric.label: metric.value for metric in at.metric}
     assert {"Validation accuracy", "Validation loss", "Test accuracy", "Test loss"} <= set(metrics)
     assert percent(metrics["Validation accuracy"]) > 0.5  # the tiny classes are learnable: chance is 0.1
@@ -56,7 +58,7 @@ def test_after_quick_train_it_shows_metrics_confusion_matrix_class_scores_and_a_
 
     assert "class_scores" in [chart.key for chart in scores_tab.get("plotly_chart")]
     bars = plotly_figure(at, "class_scores")["data"]
-    assert len(bars) == 3 and all(len(plotly_array(bar["x"])) == 10 for bar in bars)
+    assert len(bars) == 2 and all(len(plotly_array(bar["x"])) == 10 for bar in bars)
 
     assert any(caption.value.startswith("Draw random test items") for caption in bag_tab.caption)
     at.number_input(key="lucky_count").set_value(7)
@@ -70,3 +72,10 @@ def test_after_quick_train_it_shows_metrics_confusion_matrix_class_scores_and_a_
     right = sum(verdict.startswith(":green[**Right**]") for verdict in verdicts)
     assert f"**{right} of 7** right." in [markdown.value for markdown in bag_tab.markdown]
     assert len(bag_tab.image) == 7
+
+
+def test_per_class_bars_show_recall_and_precision_only(new_session):
+    at = new_session(EVALUATE)
+    quick_train(at, "evaluate")
+    traces = plotly_figure(at, "class_scores")["data"]
+    assert [trace["name"].split(" ")[0] for trace in traces] == ["recall", "precision"]

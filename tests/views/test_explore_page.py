@@ -76,7 +76,8 @@ def test_draw_10_at_random_shows_10_distinct_items_then_back_to_browsing(new_ses
     indices = [caption_index(caption) for caption in captions]
     assert len(indices) == 10 and len(set(indices)) == 10
     assert captions == expected_captions(labels, indices)
-    assert any(caption.value.startswith("10 random items") for caption in at.caption)
+    assert any(caption.value.startswith("10 items drawn at random from all classes of the training split")
+               for caption in at.caption)
 
     at.button(key="gallery_back").click().run()
     assert not at.exception
@@ -115,3 +116,36 @@ def test_closeup_names_the_class_of_the_chosen_item(new_session, app_environment
     assert any(markdown.value.startswith(f"**{CLASS_NAMES[label]} (") and markdown.value.endswith(f"label {label}")
                for markdown in at.markdown)
     assert "closeup_heatmap" in [chart.key for chart in at.get("plotly_chart")]
+
+
+def test_a_first_visit_explains_the_app_and_its_four_steps_before_the_data_source(new_session):
+    at = new_session(EXPLORE)
+    texts = [element.value for element in at.main if getattr(element, "value", None).__class__ is str]
+    assert any(text.startswith("**Teach a computer to recognise clothes") for text in texts)
+    steps = [text for text in texts if re.match(r"^\*\*[1-4]\. ", text)]
+    assert [step[2:4] for step in steps] == ["1.", "2.", "3.", "4."]
+    source = next(index for index, text in enumerate(texts) if text.startswith("Source:"))
+    assert source > texts.index(steps[-1])
+    assert any(link.proto.page.endswith("train.py") or "Start here" in link.proto.label
+               for link in at.get("page_link"))
+
+
+def test_a_page_number_out_of_range_shows_the_last_page_and_says_so(new_session, app_environment):
+    at = new_session(EXPLORE)
+    at.number_input(key="gallery_page").set_value(2001).run()
+    assert not at.exception
+    assert gallery_captions(at) == expected_captions(app_environment.y_train, range(480, 500))
+    assert "There are pages 1 to 17: showing page 17." in [caption.value for caption in at.caption]
+
+
+def test_the_class_filter_and_page_survive_a_visit_to_another_page(new_session):
+    at = new_session(EXPLORE)
+    at.selectbox(key="gallery_class").set_value("Trouser").run()
+    at.number_input(key="gallery_page").set_value(2).run()
+    at.number_input(key="closeup_index").set_value(9).run()
+    at.switch_page("views/train.py").run()
+    at.switch_page(EXPLORE).run()
+    assert not at.exception
+    assert at.selectbox(key="gallery_class").value == "Trouser"
+    assert at.number_input(key="gallery_page").value == 2
+    assert at.number_input(key="closeup_index").value == 9

@@ -14,7 +14,7 @@ from apptest_support import (
 
 from fmnist.jobs import JobStatus
 from fmnist.training import TrainingConfig
-from views import common
+from views import server
 
 TRAIN = "views/train.py"
 
@@ -114,11 +114,11 @@ def test_run_history_lists_runs_and_two_finished_runs_can_be_compared(new_sessio
 
 def test_start_waits_in_the_queue_while_the_server_slot_is_taken(new_session, monkeypatch):
     monkeypatch.setenv("FMNIST_MAX_CONCURRENT_TRAINING", "1")
-    common.job_manager.clear()
+    server.job_manager.clear()
     at = new_session(TRAIN)
-    manager = common.job_manager()
+    manager = server.job_manager()
     assert manager.max_concurrent == 1
-    slot_holder = manager.submit(TrainingConfig(epochs=500), common.shared_dataset().get())
+    slot_holder = manager.submit(TrainingConfig(epochs=500), server.shared_dataset().get())
     try:
         wait_until(at, lambda _: slot_holder.snapshot().status is JobStatus.RUNNING, "another run to take the slot")
 
@@ -158,3 +158,71 @@ def test_settings_that_the_config_refuses_show_an_error_and_disable_start(new_se
     at.number_input(key="train_seed").set_value(42).run()
     assert not at.error
     assert not at.button(key="train_start").disabled
+
+
+# ----------------------------------------------------------------------------- issue 13
+
+def test_train_settings_survive_a_visit_to_another_page_even_mid_run(new_session):
+    at = new_session(TRAIN)
+    at.selectbox(key="train_preset").set_value("mlp")
+    at.number_input(key="train_seed").set_value(7)
+    record = start_training(at, epochs=50)
+    at.switch_page("views/explore.py").run()
+    at.switch_page(TRAIN).run()
+    assert not at.exception
+    assert at.selectbox(key="train_preset").value == "mlp"
+    assert at.number_input(key="train_epochs").value == 50
+    assert at.number_input(key="train_seed").value == 7
+    record.job.request_stop()
+    wait_for_runs_to_end(at)
+    at.switch_page("views/explore.py").run()
+    at.switch_page(TRAIN).run()
+    assert at.number_input(key="train_epochs").value == 50
+
+
+def test_numbers_outside_a_fields_range_are_refused_naming_the_field(new_session):
+    at = new_session(TRAIN)
+    at.number_input(key="train_epochs").set_value(999)
+    at.number_input(key="train_learning_rate_rmsprop").set_value(5.0).run()
+    assert not at.exception
+    errors = [error.value for error in at.error]
+    assert any(error.startswith("Epochs: 999 is out of range") for error in errors), errors
+    assert any(error.startswith("Learning rate: 5 is out of range") for error in errors), errors
+    assert at.button(key="train_start").disabled
+    assert session_runs(at) == []
+
+
+def test_the_sidebar_says_finished_on_another_page_and_runs_are_numbered_per_visitor(new_session, monkeypatch):
+    from streamlit.elements.widgets.button import ButtonMixin
+
+    file_names = []
+    real_download_button = ButtonMixin.download_button
+
+    def noting_download_button(self, *args, **kwargs):
+        file_names.append(kwargs.get("file_name"))
+        return real_download_button(self, *args, **kwargs)
+
+    monkeypatch.setattr(ButtonMixin, "download_button", noting_download_button)
+    first_visitor = new_session(TRAIN)
+    start_training(first_visitor, epochs=1)
+    wait_for_runs_to_end(first_visitor)
+    first_visitor.switch_page("views/explore.py").run()
+    assert any("Training finished" in caption.value for caption in first_visitor.sidebar.caption)
+
+    second_visitor = new_session(TRAIN)
+    record = start_training(second_visitor, epochs=1)
+    assert record.name == "Run 1"
+    wait_for_runs_to_end(second_visitor)
+    second_visitor.switch_page("views/try_it.py").run()
+    assert not second_visitor.exception
+    assert file_names[-2:] == ["fmnist-run-1.keras", "fmnist-run-1-metrics.csv"]
+
+
+def test_compare_two_runs_moves_to_the_newest_run(new_session):
+    at = new_session(TRAIN)
+    for seed in (1, 2, 3):
+        start_training(at, epochs=1, train_seed=seed)
+        wait_for_runs_to_end(at)
+    runs = session_runs(at)
+    assert at.selectbox(key="compare_second").value == runs[-1].run_id
+    assert at.selectbox(key="compare_first").value == runs[-2].run_id

@@ -62,9 +62,20 @@ def test_a_bad_upload_gets_a_plain_error_message_and_no_exception(new_session, n
     at.file_uploader(key="try_upload").set_value((name, payload, "image/png")).run()
 
     assert not at.exception
-    assert [error.value for error in at.error] == [f"{name}: {message}"]
+    assert [error.value for error in at.error] == [f"{common.plain_text(name)}: {message}"]
     assert not [markdown for markdown in at.markdown if markdown.value.startswith("### ")]
     assert "Traceback" not in " ".join(error.value for error in at.error)
 
     at.file_uploader(key="try_upload").set_value(("trouser.png", trouser_png(), "image/png")).run()
     assert not at.exception and not at.error  # the page recovers with the next picture
+
+
+def test_an_upload_name_with_markdown_is_shown_as_typed(new_session):
+    at = new_session(TRY_IT)
+    quick_train(at, "try")
+    at.file_uploader(key="try_upload").set_value(("**bold** [link](x).png", b"not a picture", "image/png")).run()
+    assert not at.exception
+    [error] = [error.value for error in at.error]
+    shown = error.split(": ", 1)[0]
+    assert not re.search(r"(?<!\\)[*_\[\]()]", shown), shown  # every markup character is escaped
+    assert re.sub(r"\\(.)", r"\1", shown) == "__bold__ _link__x_.png"  # unescaped: the (made safe) name

@@ -1,0 +1,198 @@
+"""What a teacher, a marketer and a casual visitor do on each page, in headless chromium (issue 13).
+
+Each test drives one defect that only shows in a real browser: a click on a plotly chart, a
+value typed into a number field, choices kept while moving between pages, a run on a
+projector-sized screen, a hidden tab.
+"""
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from fmnist.data import CLASS_NAMES
+from tests.e2e.browser_support import (
+    SCREENSHOT_DIRECTORY,
+    choose,
+    draw,
+    drawing_canvas,
+    expect_no_exception,
+    go_to,
+    open_app,
+    prediction,
+    set_number,
+    settled_prediction,
+    start_training,
+    stop_button,
+    tab_panel,
+    train_small_model,
+    training_status,
+    wait_for_app_run,
+)
+from tests.e2e.test_dashboard_e2e import TROUSER_STROKES
+
+pytestmark = pytest.mark.browser
+
+MISTAKES_CAPTION = re.compile(r"test items? of class .* (was|were) predicted as")
+
+
+def confusion_cell_position(page: Page, true_label: int, predicted_label: int) -> tuple[float, float]:
+    """The centre of a confusion-matrix cell on the screen, from plotly's own axes."""
+    plot = page.locator(".js-plotly-plot").filter(has=page.locator(".heatmaplayer"))
+    plot.scroll_into_view_if_needed()
+    offset = plot.evaluate("""(plot, cell) => {
+        const layout = plot._fullLayout, box = plot.getBoundingClientRect();
+        return [box.left + layout.xaxis._offset + layout.xaxis.l2p(cell[1]),
+                box.top + layout.yaxis._offset + layout.yaxis.l2p(cell[0])];
+    }""", [true_label, predicted_label])
+    return offset[0], offset[1]
+
+
+def confusion_counts(page: Page) -> list[list[int]]:
+    plot = page.locator(".js-plotly-plot").filter(has=page.locator(".heatmaplayer"))
+    return plot.evaluate("""plot => {
+        const z = plot.calcdata[0][0].z;  // the heatmap's counts as plotly decoded them
+        return Array.from(z, row => Array.from(row));
+    }""")
+
+
+def test_clicking_a_confusion_matrix_cell_shows_that_pairs_mistakes(app_server, new_page):
+    page = new_page()
+    open_app(page, app_server.url)
+    train_small_model(page)
+    go_to(page, "Evaluate", "Evaluate a model")
+    expect(page.get_by_text(re.compile(MISTAKES_CAPTION))).to_be_visible(timeout=60_000)
+    default = page.get_by_text(re.compile(MISTAKES_CAPTION)).inner_text()
+
+    counts = confusion_counts(page)
+    cells = sorted(((counts[t][p], t, p) for t in range(10) for p in range(10) if t != p and counts[t][p]),
+                   reverse=True)
+    # The least confused pair with any mistakes: never the default (most confused) pair.
+    count, true_label, predicted_label = cells[-1]
+    x, y = confusion_cell_position(page, true_label, predicted_label)
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+
+    expected = re.compile(rf"^{count} test items? of class {re.escape(CLASS_NAMES[true_label])} (was|were) "
+                          rf"predicted as {re.escape(CLASS_NAMES[predicted_label])};")
+    expect(page.get_by_text(expected)).to_be_visible(timeout=30_000)
+    assert not expected.search(default)
+    expect(page.get_by_role("combobox", name="True class")).to_have_value(re.compile(
+        "^" + re.escape(CLASS_NAMES[true_label])))
+    wait_for_app_run(page)
+    expect_no_exception(page)
+
+
+def open_settings(page: Page) -> None:
+    """Unfold the Train page's settings (they fold away while a run is live)."""
+    if not page.get_by_role("spinbutton", name="Epochs").is_visible():
+        page.get_by_test_id("stExpander").filter(has_text="Settings").locator("summary").click()
+    expect(page.get_by_role("spinbutton", name="Epochs")).to_be_visible()
+
+
+def test_every_pages_choices_survive_moving_between_pages_even_mid_run(app_server, new_page):
+    page = new_page()
+    open_app(page, app_server.url)
+    go_to(page, "Train", "Train a network")
+    choose(page, "Model preset", "MLP")
+    start_training(page, epochs=3, sample_limit=3000)
+    go_to(page, "Explore", "Explore Fashion-MNIST")
+    choose(page, "Class", "Sneaker")
+    set_number(page, re.compile("^Page"), 3)
+    go_to(page, "Train", "Train a network")
+    open_settings(page)
+    expect(page.get_by_role("combobox", name="Model preset")).to_have_value("MLP")
+    expect(page.get_by_role("spinbutton", name="Epochs")).to_have_value("3")
+    expect(page.get_by_role("spinbutton", name="Training-sample limit")).to_have_value("3000")
+    expect(training_status(page)).to_contain_text("Training finished", timeout=180_000)
+
+    go_to(page, "Try it", "Try it with your own pictures")
+    panel = tab_panel(page, "Draw")
+    draw(page, drawing_canvas(page), TROUSER_STROKES)
+    answer = settled_prediction(page, panel)
+    go_to(page, "Explore", "Explore Fashion-MNIST")
+    expect(page.get_by_role("combobox", name="Class", exact=True)).to_have_value("Sneaker")
+    expect(page.get_by_role("spinbutton", name=re.compile("^Page"))).to_have_value("3")
+    go_to(page, "Try it", "Try it with your own pictures")
+    panel = tab_panel(page, "Draw")
+    expect(prediction(panel)).to_have_text(answer)
+    expect_no_exception(page)
+
+
+def test_numbers_typed_out_of_range_never_start_a_run(app_server, new_page):
+    page = new_page()
+    open_app(page, app_server.url)
+    go_to(page, "Train", "Train a network")
+    for label, typed, shown in (("Epochs", "999", "Epochs: 999 is out of range"),
+                                ("Learning rate", "5", "Learning rate: 5 is out of range")):
+        field = page.get_by_role("spinbutton", name=label)
+        field.fill(typed)  # no Enter: the visitor goes straight for Start
+        page.get_by_role("button", name="Start training").click()
+        expect(page.get_by_text(shown)).to_be_visible(timeout=30_000)
+        wait_for_app_run(page)
+        expect(page.get_by_role("heading", name=re.compile(r"^Run \d+: "))).to_have_count(0)
+        expect(page.get_by_role("button", name="Start training")).to_be_disabled()
+        field.fill("5" if label == "Epochs" else "0.001")
+        field.press("Enter")
+        expect(page.get_by_text(shown)).to_have_count(0)
+        wait_for_app_run(page)
+    expect(page.get_by_role("button", name="Start training")).to_be_enabled()
+    expect_no_exception(page)
+
+
+def test_on_a_projector_the_live_run_fits_one_screen_and_its_table_keeps_up(app_server, new_page):
+    page = new_page()
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_app(page, app_server.url)
+    go_to(page, "Train", "Train a network")
+    choose(page, "Model preset", "CNN")
+    start_training(page, epochs=3, sample_limit=4000)
+    expect(training_status(page)).to_contain_text(re.compile(r"Epochs done: 1/3"), timeout=120_000)
+    page.wait_for_timeout(1500)  # a live refresh or two
+    charts = page.locator(".js-plotly-plot")
+    expect(charts).to_have_count(2)
+    for element in (training_status(page), stop_button(page), charts.nth(0), charts.nth(1)):
+        box = element.bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+    expect(page.get_by_role("spinbutton", name="Epochs")).to_be_hidden()  # the settings are folded away
+    SCREENSHOT_DIRECTORY.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOT_DIRECTORY / "train-projector.png")
+    # The runs table follows the live panel.
+    expect(page.get_by_test_id("stDataFrame").locator("td").filter(
+        has_text=re.compile(r"^[1-3]/3"))).to_have_count(1, timeout=30_000)
+    expect(training_status(page)).to_contain_text("Training finished", timeout=240_000)
+    expect(page.get_by_test_id("stDataFrame").locator("td").filter(has_text=re.compile(r"^3/3$"))).to_have_count(1)
+    expect_no_exception(page)
+
+
+def test_a_hidden_tab_keeps_its_run_and_a_closed_one_frees_its_worker(app_server, new_page):
+    page = new_page()
+    open_app(page, app_server.url)
+    go_to(page, "Train", "Train a network")
+    earlier_jobs = app_server.training_thread_names()
+    start_training(page, epochs=50, sample_limit=0)  # the seed preset on all the data: long, quick to stop
+    expect(training_status(page)).to_contain_text("Training epoch", timeout=60_000)
+    workers = {thread: name for thread, name in app_server.training_workers().items() if name not in earlier_jobs}
+    assert len(workers) == 1, workers
+
+    # Like a tab hidden behind the slides: no timer of the page runs, for twice the abandon timeout.
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("Emulation.setScriptExecutionDisabled", {"value": True})
+    time.sleep(10)
+    devtools.send("Emulation.setScriptExecutionDisabled", {"value": False})
+    assert app_server.training_workers().keys() >= workers.keys(), "the hidden tab's run was stopped"
+    expect(training_status(page)).to_contain_text("Training epoch", timeout=30_000)
+    expect(training_status(page)).not_to_contain_text("stopped")
+
+    # Leaving asks first (the runs live in this tab only): the page cancels the unload event, which
+    # makes the browser ask the visitor.
+    assert page.evaluate("""() => {
+        const leaving = new Event("beforeunload", {cancelable: true});
+        window.dispatchEvent(leaving);
+        return leaving.defaultPrevented;
+    }""")
+    closed_at = time.monotonic()
+    page.close()
+    app_server.wait_for_threads_to_end(workers, timeout=15)
+    assert time.monotonic() - closed_at <= 15

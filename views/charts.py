@@ -1,0 +1,49 @@
+"""Plotly figures several pages share: per-epoch history lines with the reference accuracies."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+REFERENCE_LINES = (
+    (0.835, "human performance 0.835", "#7b1fa2"),
+    (0.842, "logistic regression 0.842", "#00897b"),
+    (0.851, "reference run 0.851", "#ef6c00"),
+)
+
+
+def epoch_tick_step(last_epoch: int, most_ticks: int = 12) -> int:
+    """A tick every 1, 2, 5, 10, 20... epochs: no more than ``most_ticks`` labels on the axis."""
+    for step in (1, 2, 5, 10, 20, 50, 100, 200, 500):
+        if last_epoch / step < most_ticks:
+            return step
+    return 1000
+
+
+def history_figure(curves: list[tuple[str, list[int], list[float], str]], title: str, y_title: str,
+                   reference_lines: bool = False, partial_epochs: set[int] = frozenset(),
+                   height: int = 340) -> go.Figure:
+    """A line chart of per-epoch values; ``curves`` are (name, epochs, values, dash).
+
+    Epochs in ``partial_epochs`` were stopped part-way: their points are hollow, and the legend
+    says so, because their numbers are not those of a full epoch.
+    """
+    figure = go.Figure()
+    for name, epochs, values, dash in curves:
+        symbols = ["circle-open" if epoch in partial_epochs else "circle" for epoch in epochs]
+        figure.add_trace(go.Scatter(x=epochs, y=values, name=name, mode="lines+markers",
+                                    line={"dash": dash}, marker={"symbol": symbols, "size": 8},
+                                    hovertemplate="epoch %{x}<br>%{y:.4f}<extra>" + name + "</extra>"))
+    for epoch in sorted(partial_epochs):
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"epoch {epoch}: stopped part-way",
+                                    marker={"symbol": "circle-open", "size": 8, "color": "#555"}))
+    last_epoch = max([max(epochs) for _, epochs, _, _ in curves if epochs] or [1])
+    if reference_lines:
+        for value, label, colour in REFERENCE_LINES:
+            figure.add_trace(go.Scatter(x=[0.5, last_epoch + 0.5], y=[value, value], name=label, mode="lines",
+                                        line={"dash": "dot", "color": colour, "width": 1.5}, hoverinfo="name"))
+    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=y_title, height=height,
+                         margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="x unified",
+                         legend={"orientation": "h", "y": -0.25})
+    step = epoch_tick_step(last_epoch)
+    figure.update_xaxes(tick0=step if step > 1 else 1, dtick=step, range=[0.5, last_epoch + 0.5])
+    return figure

@@ -1,0 +1,173 @@
+"""This visitor's training runs: starting them, picking one, keeping the worker informed.
+
+A run is a :class:`RunRecord` in ``st.session_state["runs"]``; its job trains in a worker
+thread of the process-wide job manager (``views.server.job_manager``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+import streamlit as st
+
+from fmnist import data as fmnist_data
+from fmnist import models
+from fmnist.jobs import JobSnapshot, TrainingJob
+from fmnist.training import TrainingConfig
+from views import server, status
+
+LIVE_REFRESH_SECONDS = 1.0
+"""How often a view of a run in progress redraws: each redraw costs the server a script run, and a
+classroom of pages polling twice a second slowed everyone's first page down."""
+TRAIN_PAGE = "views/train.py"
+
+
+@dataclasses.dataclass
+class RunRecord:
+    """One of this visitor's training runs: its configuration, its job, and what was derived from
+    it once and kept with it (evaluation reports, the saved ``.keras`` file)."""
+
+    run_id: int
+    config: TrainingConfig
+    job: TrainingJob
+    started_at: float
+    derived: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"Run {self.run_id}"
+
+    @property
+    def file_stem(self) -> str:
+        """The start of this run's download file names: ``fmnist-run-2``."""
+        return f"fmnist-run-{self.run_id}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}: {self.config.describe()}"
+
+    @property
+    def has_model(self) -> bool:
+        return self.job.result is not None and bool(self.job.result.history)
+
+
+def session_runs() -> list[RunRecord]:
+    """This visitor's runs, oldest first."""
+    return st.session_state.setdefault("runs", [])
+
+
+def active_run() -> RunRecord | None:
+    """The run that is queued or training right now, if any."""
+    for record in reversed(session_runs()):
+        if not record.job.done:
+            return record
+    return None
+
+
+def runs_with_model() -> list[RunRecord]:
+    return [record for record in session_runs() if record.has_model]
+
+
+def owner_connection() -> Callable[[], bool] | None:
+    """A callable that says whether this visitor's browser is still connected (its websocket is open).
+
+    Unlike a heartbeat from a page timer, it does not depend on the browser: Chrome runs the timers
+    of a hidden tab only once a minute. None outside a Streamlit server (AppTest): the sidebar's
+    heartbeat keeps the job alive there.
+    """
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    if context is None or not Runtime.exists():
+        return None
+    runtime, session_id = Runtime.instance(), context.session_id
+    return lambda: runtime.is_active_session(session_id)
+
+
+def start_run(config: TrainingConfig, dataset: fmnist_data.FashionMnist) -> RunRecord:
+    """Queue a training job for this session and remember it as a run (numbered per visitor)."""
+    job = server.job_manager().submit(config, dataset, owner_connected=owner_connection())
+    number = st.session_state.get("last_run_number", 0) + 1
+    st.session_state["last_run_number"] = number
+    record = RunRecord(run_id=number, config=config, job=job, started_at=time.time())
+    session_runs().append(record)
+    st.session_state["selected_run_id"] = record.run_id
+    return record
+
+
+def heartbeat_active_jobs() -> JobSnapshot | None:
+    """Tell this session's unfinished jobs that the visitor is still here; return the latest run's state
+    (also once it has ended, so the sidebar can say "finished" on any page)."""
+    for record in session_runs():
+        if not record.job.done:
+            record.job.heartbeat()
+    return session_runs()[-1].job.snapshot() if session_runs() else None
+
+
+def choose_run(label: str, key: str, candidates: list[RunRecord] | None = None,
+               default: int | None = None) -> RunRecord | None:
+    """A run picker (over runs with a model by default, newest first); remembers the choice across pages."""
+    candidates = list(reversed(runs_with_model())) if candidates is None else candidates
+    if not candidates:
+        return None
+    by_id = {record.run_id: record for record in candidates}
+    ids = list(by_id)
+    preferred = st.session_state.get("selected_run_id") if default is None else default
+    index = ids.index(preferred) if preferred in ids else 0
+    chosen = by_id[st.selectbox(label, ids, index=index, format_func=lambda run_id: by_id[run_id].label, key=key)]
+    if default is None:
+        st.session_state["selected_run_id"] = chosen.run_id
+    return chosen
+
+
+def require_trained_model(purpose: str) -> RunRecord | None:
+    """The chosen run with a model, or a friendly way to get one: quick train, or a link to Train."""
+    record = choose_run("Model", key=f"{purpose}_run")
+    if record is not None:
+        return record
+    quick_config = TrainingConfig(preset=models.RECOMMENDED_PRESET)
+    title = models.PRESETS[quick_config.preset].title
+    estimate = server.run_timing().estimate(quick_config, len(server.load_dataset_or_stop().x_train))
+    st.info(f"There is no trained model yet to {purpose}. Train one first: the quick train uses the "
+            f"recommended settings ({title}, {quick_config.epochs} epochs) and takes "
+            f"{status.about(estimate.total_seconds)} on this server.", icon=":material/school:")
+    running = active_run()
+    if running is None:
+        left, right = st.columns(2)
+        if left.button(f"Quick train ({title}, {quick_config.epochs} epochs)", type="primary",
+                       key=f"{purpose}_quick_train"):
+            server.wait_for_tensorflow()
+            start_run(quick_config, server.load_dataset_or_stop())
+            st.rerun()
+        right.page_link(TRAIN_PAGE, label="Go to Train for all the settings", icon=":material/model_training:")
+    else:
+        st.fragment(run_every=LIVE_REFRESH_SECONDS)(_quick_train_progress)()
+    return None
+
+
+def _quick_train_progress() -> None:
+    record = active_run()
+    if record is None:
+        st.rerun(scope="app")
+        return
+    snapshot = record.job.snapshot()
+    st.progress(status.progress_fraction(snapshot), text=status.status_text(snapshot))
+
+
+def warn_before_leaving() -> None:
+    """While this visitor has runs, the browser asks before a reload or closing the tab: the runs
+    and models live in this browser session only, and a reload starts a new one."""
+    if not session_runs():
+        return
+    st.html("""<script>
+        window.fmnistHasRuns = true;
+        if (!window.fmnistLeaveGuard) {
+            window.fmnistLeaveGuard = true;
+            window.addEventListener("beforeunload", event => {
+                if (window.fmnistHasRuns) { event.preventDefault(); event.returnValue = ""; }
+            });
+        }
+    </script>""", unsafe_allow_javascript=True)

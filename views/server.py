@@ -1,0 +1,148 @@
+"""Process-wide objects every session shares: the read-only dataset, the job manager, TensorFlow.
+
+They live in ``st.cache_resource``; everything that belongs to one visitor lives in
+``st.session_state`` (see ``views.runs``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import sys
+import threading
+
+import streamlit as st
+
+from fmnist import data as fmnist_data
+from fmnist import timing
+from fmnist.jobs import JobManager
+
+
+def keep_keras_state_between_reruns() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
+
+    Streamlit (``script_runner._clean_problem_modules``) clears Keras' global state after each
+    rerun, for apps that build throw-away models in the script thread. Ours train in worker
+    threads while the page reruns every half second; clearing Keras under a running ``fit``
+    stalls it. Models here are owned by sessions and freed with them, so nothing leaks.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    def clean_problem_modules_except_keras() -> None:
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            with contextlib.suppress(Exception):
+                pyplot.close("all")
+
+    script_runner._clean_problem_modules = clean_problem_modules_except_keras
+
+
+class SharedDataset:
+    """Loads Fashion-MNIST once per process; every session shares the same read-only arrays."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dataset: fmnist_data.FashionMnist | None = None
+
+    def get(self, progress: fmnist_data.ProgressCallback | None = None) -> fmnist_data.FashionMnist:
+        with self._lock:
+            if self._dataset is None:
+                dataset = fmnist_data.load_dataset(progress=progress)
+                for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
+                    array.setflags(write=False)
+                self._dataset = dataset
+            return self._dataset
+
+    @property
+    def loaded(self) -> bool:
+        return self._dataset is not None
+
+
+@st.cache_resource(show_spinner=False)
+def shared_dataset() -> SharedDataset:
+    return SharedDataset()
+
+
+@st.cache_resource(show_spinner=False)
+def job_manager() -> JobManager:
+    """The server-wide training queue (cap: FMNIST_MAX_CONCURRENT_TRAINING or the CPU count)."""
+    return JobManager()
+
+
+class TensorFlowWarmup:
+    """Imports TensorFlow in a background thread when the server starts, so Start is instant."""
+
+    def __init__(self) -> None:
+        # Keras imports pandas and Pillow. Plotly, in the script threads, looks them up in
+        # sys.modules without waiting for an import to finish, and a half-imported pandas breaks
+        # every chart drawn meanwhile: import them here, before the background import starts.
+        import pandas  # noqa: F401
+        import PIL.Image  # noqa: F401
+
+        self.ready = threading.Event()
+        self.error = ""
+        threading.Thread(target=self._run, name="fmnist-tensorflow-warmup", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            import keras
+            import tensorflow as tf
+
+            from fmnist import evaluation, training  # noqa: F401 - the import is the point
+
+            # TensorFlow starts process-lifetime helper threads on its first eager op and first
+            # tf.data iterator; a new thread inherits its creator's OS name, so start them here,
+            # not in a worker named "fmnist-train-<id>" (they would look like a leaked job forever).
+            keras.ops.convert_to_tensor(0.0)
+            list(tf.data.Dataset.range(1))
+            training.warm_up()  # one tiny run: the first real Start skips TensorFlow's one-time set-up
+            # TensorFlow leaves a million long-lived Python objects; move them out of the
+            # collector's reach, so each collection costs milliseconds instead of half a second.
+            gc.collect()
+            gc.freeze()
+        except Exception as error:  # noqa: BLE001 - reported on the pages that need TensorFlow
+            self.error = f"TensorFlow could not be loaded: {error}"
+        finally:
+            self.ready.set()
+
+
+@st.cache_resource(show_spinner=False)
+def tensorflow_warmup() -> TensorFlowWarmup:
+    return TensorFlowWarmup()
+
+
+def wait_for_tensorflow() -> None:
+    """Block (with a visible status) until TensorFlow is imported; stop the page if it failed."""
+    warmup = tensorflow_warmup()
+    if not warmup.ready.is_set():
+        with st.spinner("Loading TensorFlow (a few seconds, once per server start)..."):
+            warmup.ready.wait(120)
+    if warmup.error:
+        st.error(warmup.error)
+        st.stop()
+
+
+def load_dataset_or_stop() -> fmnist_data.FashionMnist:
+    """The shared dataset; the first visitor sees a progress bar while it is fetched or converted."""
+    holder = shared_dataset()
+    if holder.loaded:
+        dataset = holder.get()
+    else:
+        bar = st.progress(0.0, text="Loading Fashion-MNIST...")
+        try:
+            dataset = holder.get(progress=lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0),
+                                                                                 text=message))
+        except fmnist_data.DataError as error:
+            bar.empty()
+            st.error(str(error))
+            st.button("Try again", key="retry_dataset_load")
+            st.stop()
+        bar.empty()
+    for note in dataset.notes:
+        st.warning(note, icon=":material/warning:")
+    return dataset
+
+
+def run_timing() -> timing.RunTimings:
+    """What this server has measured per preset (kept by the job manager, which records every run)."""
+    return job_manager().timings
