@@ -17,6 +17,7 @@ pages = [
     st.Page("views/train.py", title="Train", icon=":material/model_training:"),
     st.Page("views/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     st.Page("views/try_it.py", title="Try it", icon=":material/draw:"),
+    st.Page("views/inside.py", title="Look inside", icon=":material/visibility:"),
     st.Page("views/game.py", title="Human vs model", icon=":material/sports_esports:"),
 ]
 page = st.navigation(pages)
