@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fmnist import models
+from fmnist.checkpoints import EpochCheckpoints, make_checkpoint_callback
 from fmnist.data import NUM_CLASSES, FashionMnist
 
 if TYPE_CHECKING:
@@ -126,6 +127,8 @@ class TrainingResult:
     split: DataSplit
     stopped_early: bool
     seconds: float
+    checkpoints: EpochCheckpoints | None = None
+    """The model's weights at the end of each epoch (within a budget), for the epoch time machine."""
 
 
 def split_training_data(config: TrainingConfig, labels: np.ndarray) -> DataSplit:
@@ -336,6 +339,11 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     validation_data = (scale_images(dataset.x_train[split.validation_indices], model.input_shape),
                        encode_targets(dataset.y_train[split.validation_indices], config.loss))
     steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
+    checkpoints = EpochCheckpoints()
+
+    def checkpoint_callback(reporting_callback):
+        """Runs after the reporting callback, so it knows whether the epoch ran all its steps."""
+        return make_checkpoint_callback(checkpoints, lambda: reporting_callback.reports[-1].complete)
 
     if config.fast:
         steps_per_group = steps_per_group_for(config)
@@ -344,17 +352,19 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
             group_sizes=_group_sizes(len(train_images), config.batch_size, steps_per_group))
         _install_grouped_train_step(model, train_images, train_labels, config.loss, preset.compile_with_xla)
         model.fit(_index_group_dataset(len(train_images), config.batch_size, steps_per_group),
-                  epochs=config.epochs, verbose=0, callbacks=[callback],
+                  epochs=config.epochs, verbose=0, callbacks=[callback, checkpoint_callback(callback)],
                   validation_data=validation_data, validation_batch_size=1024)
         model.train_step = type(model).train_step.__get__(model)  # a plain model again, e.g. for saving
         model.train_function = None  # fit caches the grouped loop; drop it so a later fit builds a plain one
     else:
         callback = make_reporting_callback(on_epoch, on_batch, should_stop, steps_per_epoch)
         model.fit(scale_images(train_images, model.input_shape), encode_targets(train_labels, config.loss),
-                  batch_size=config.batch_size, epochs=config.epochs, verbose=0, callbacks=[callback],
+                  batch_size=config.batch_size, epochs=config.epochs, verbose=0,
+                  callbacks=[callback, checkpoint_callback(callback)],
                   validation_data=validation_data)
     return TrainingResult(config=config, model=model, history=list(callback.reports), split=split,
-                          stopped_early=callback.stopped_by_request, seconds=time.perf_counter() - started)
+                          stopped_early=callback.stopped_by_request, seconds=time.perf_counter() - started,
+                          checkpoints=checkpoints)
 
 
 def warm_up() -> None:

@@ -78,3 +78,21 @@ def test_the_callback_records_each_epoch_and_a_model_at_an_epoch_predicts_as_the
         np.testing.assert_allclose(np.asarray(scratch(images)), seen_after_epoch[epoch], atol=1e-6)
     assert not np.allclose(seen_after_epoch[1], seen_after_epoch[3])
     np.testing.assert_allclose(np.asarray(model(images)), seen_after_epoch[3], atol=1e-6)  # model untouched
+
+
+def test_a_training_run_keeps_its_weights_after_every_epoch_and_marks_a_stopped_epoch_partial(tiny_dataset):
+    from fmnist import training
+
+    result = training.train(training.TrainingConfig(epochs=3, batch_size=16), tiny_dataset)
+    store = result.checkpoints
+    assert store.epochs == [1, 2, 3] and all(store.is_complete(epoch) for epoch in (1, 2, 3))
+    for kept, final in zip(store.weights(3), result.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, final)
+    assert not np.array_equal(store.weights(1)[0], store.weights(3)[0])
+
+    checks = []
+    # plain fit asks should_stop after every batch: 60 batches of 8 per epoch, so the 65th is in epoch 2
+    stopped = training.train(training.TrainingConfig(epochs=3, batch_size=8, fast=False), tiny_dataset,
+                             should_stop=lambda: checks.append(1) or len(checks) >= 65)
+    assert not stopped.history[-1].complete
+    assert stopped.checkpoints.epochs == [1, 2] and not stopped.checkpoints.is_complete(2)
