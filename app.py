@@ -6,7 +6,7 @@ follows the visitor's training run on every page. Each page lives in ``views/``.
 
 import streamlit as st
 
-from views import common
+from views import common, language
 
 st.set_page_config(page_title="fmnist-studio", page_icon=":material/checkroom:", layout="wide")
 common.keep_keras_state_between_reruns()
@@ -33,6 +33,7 @@ def sidebar_training_status() -> None:
 
 
 with st.sidebar:
+    language.language_selector()
     st.caption("Fashion-MNIST, trained live with Keras.")
     sidebar_training_status()
 

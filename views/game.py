@@ -6,8 +6,9 @@ import numpy as np
 import streamlit as st
 
 from fmnist import evaluation, game
-from fmnist.data import CLASS_NAMES, NUM_CLASSES
+from fmnist.data import NUM_CLASSES
 from views import common
+from views.language import _, class_name, format_percent, ngettext
 
 GAME_KEY = "human_vs_model_game"
 SEEN_KEY = "human_vs_model_seen"
@@ -42,20 +43,24 @@ def start_game(record: common.RunRecord, dataset) -> game.HumanVsModelGame:
 def render_scores(played: game.HumanVsModelGame) -> None:
     played_rounds = len(played.answered)
     columns = st.columns(3)
-    columns[0].metric("You", f"{played.human_score} / {played_rounds}")
-    columns[1].metric("The model", f"{played.model_score} / {played_rounds}")
-    columns[2].metric("People in general", f"{game.HUMAN_REFERENCE_ACCURACY:.1%}",
-                      help="Human accuracy on Fashion-MNIST, measured when the dataset was published.")
+    columns[0].metric(_("You"), f"{played.human_score} / {played_rounds}")
+    columns[1].metric(_("The model"), f"{played.model_score} / {played_rounds}")
+    columns[2].metric(_("People in general"), format_percent(game.HUMAN_REFERENCE_ACCURACY),
+                      help=_("Human accuracy on Fashion-MNIST, measured when the dataset was published."))
     tally = classroom_tally().snapshot()
     if tally.guesses:
-        guesses = f"{tally.guesses:,} guess" if tally.guesses == 1 else f"{tally.guesses:,} guesses"
-        st.caption(f"This server's humans so far: {tally.human_accuracy:.1%} right over {guesses}; "
-                   f"the models on the same items: {tally.model_accuracy:.1%}.")
+        st.caption(ngettext("This server's humans so far: {human} right over {count} guess; the models on the same "
+                            "items: {model}.",
+                            "This server's humans so far: {human} right over {count} guesses; the models on the same "
+                            "items: {model}.", tally.guesses).format(
+            human=format_percent(tally.human_accuracy), count=f"{tally.guesses:,}",
+            model=format_percent(tally.model_accuracy)))
 
 
 def render_guess_buttons(played: game.HumanVsModelGame, images: np.ndarray) -> None:
     current = played.current
-    st.markdown(f"**Round {played.round_number} of {len(played.rounds)}: what is this?**")
+    st.markdown("**" + _("Round {number} of {total}: what is this?").format(number=played.round_number,
+                                                                           total=len(played.rounds)) + "**")
     image_column, buttons_column = st.columns([1, 2])
     image_column.image(common.upscale(images[current.item_index], 8), width=224)
     with buttons_column:
@@ -74,13 +79,14 @@ def render_reveal(played: game.HumanVsModelGame, images: np.ndarray) -> None:
     image_column, text_column = st.columns([1, 2])
     image_column.image(common.upscale(images[last.item_index], 8), width=224)
     with text_column:
-        st.markdown(f"It is **{common.class_label(last.true_label)}**.")
-        you = "right" if last.human_right else "wrong"
-        model = "right" if last.model_right else "wrong"
-        st.markdown(f"You said {CLASS_NAMES[last.human_label]}: :{'green' if last.human_right else 'red'}[{you}].")
-        st.markdown(f"The model said {CLASS_NAMES[last.model_label]}: "
-                    f":{'green' if last.model_right else 'red'}[{model}].")
-        label = "See the result" if played.finished else "Next item"
+        st.markdown(_("It is **{item}**.").format(item=common.class_label(last.true_label)))
+        you = _("right") if last.human_right else _("wrong")
+        model = _("right") if last.model_right else _("wrong")
+        st.markdown(_("You said {item}: {verdict}.").format(
+            item=class_name(last.human_label), verdict=f":{'green' if last.human_right else 'red'}[{you}]"))
+        st.markdown(_("The model said {item}: {verdict}.").format(
+            item=class_name(last.model_label), verdict=f":{'green' if last.model_right else 'red'}[{model}]"))
+        label = _("See the result") if played.finished else _("Next item")
         if st.button(label, type="primary", key="game_next", icon=":material/arrow_forward:"):
             st.session_state[REVEAL_KEY] = False
             st.rerun()
@@ -88,26 +94,28 @@ def render_reveal(played: game.HumanVsModelGame, images: np.ndarray) -> None:
 
 def render_summary(played: game.HumanVsModelGame, images: np.ndarray) -> None:
     human, model = played.human_score, played.model_score
-    verdict = "You beat the model!" if human > model else "The model wins this time." if model > human else "A draw."
-    st.subheader(f"{verdict} You {human} – model {model}")
-    for title, rounds in (("You got these right, the model did not", played.human_only_right()),
-                          ("The model got these right, you did not", played.model_only_right())):
+    verdict = _("You beat the model!") if human > model else _("The model wins this time.") if model > human \
+        else _("A draw.")
+    st.subheader(verdict + " " + _("You {human} – model {model}").format(human=human, model=model))
+    for title, rounds in ((_("You got these right, the model did not"), played.human_only_right()),
+                          (_("The model got these right, you did not"), played.model_only_right())):
         st.markdown(f"**{title}** ({len(rounds)})")
         if rounds:
             st.image([common.upscale(images[r.item_index], 3) for r in rounds],
-                     caption=[f"{CLASS_NAMES[r.true_label]} (you: {CLASS_NAMES[r.human_label]}, model: "
-                              f"{CLASS_NAMES[r.model_label]})" for r in rounds], width=96)
+                     caption=[_("{item} (you: {human}, model: {model})").format(
+                         item=class_name(r.true_label), human=class_name(r.human_label),
+                         model=class_name(r.model_label)) for r in rounds], width=96)
         else:
-            st.caption("None.")
-    if st.button("Play again", type="primary", key="game_again", icon=":material/replay:"):
+            st.caption(_("None."))
+    if st.button(_("Play again"), type="primary", key="game_again", icon=":material/replay:"):
         st.session_state.pop(GAME_KEY, None)
         st.rerun()
 
 
 def render() -> None:
-    st.title("Human vs model")
-    st.caption("Ten test items the model never trained on. Pick the class; then see what the model said. "
-               "People get about 83.5% of Fashion-MNIST right: can you beat your model?")
+    st.title(_("Human vs model"))
+    st.caption(_("Ten test items the model never trained on. Pick the class; then see what the model said. "
+                 "People get about 83.5% of Fashion-MNIST right: can you beat your model?"))
     dataset = common.load_dataset_or_stop()
     record = common.require_trained_model("play")
     if record is None:

@@ -8,6 +8,7 @@ import streamlit as st
 
 from fmnist import checkpoints, evaluation
 from fmnist.data import CLASS_NAMES
+from views.language import _, class_name
 
 
 def kept_epochs(record) -> list[int]:
@@ -18,7 +19,7 @@ def kept_epochs(record) -> list[int]:
 
 def epoch_label(record, epoch: int) -> str:
     store = record.job.result.checkpoints
-    return f"{epoch}" if store.is_complete(epoch) else f"{epoch} (partial)"
+    return f"{epoch}" if store.is_complete(epoch) else _("{epoch} (partial)").format(epoch=epoch)
 
 
 def reports_at_epoch(record, dataset, epoch: int) -> dict:
@@ -47,13 +48,13 @@ def choose_epoch(record) -> int | None:
     chosen = remembered.get(record.run_id, epochs[-1])
     chosen = chosen if chosen in epochs else epochs[-1]
     store = record.job.result.checkpoints
-    epoch = st.select_slider("Epoch: the model as it was after this epoch", options=epochs, value=chosen,
+    epoch = st.select_slider(_("Epoch: the model as it was after this epoch"), options=epochs, value=chosen,
                              format_func=lambda e: epoch_label(record, e), key=f"evaluate_epoch_{record.run_id}",
-                             help="Every run keeps its weights after each epoch, so you can go back in time.")
+                             help=_("Every run keeps its weights after each epoch, so you can go back in time."))
     remembered[record.run_id] = epoch
     if store.evicted:
-        st.caption(f"To stay within {store.budget_bytes / 2**20:.0f} MB, this run kept {len(epochs)} evenly "
-                   f"spaced epochs of {len(epochs) + len(store.evicted)}.")
+        st.caption(_("To stay within {megabytes} MB, this run kept {kept} evenly spaced epochs of {total}.").format(
+            megabytes=f"{store.budget_bytes / 2**20:.0f}", kept=len(epochs), total=len(epochs) + len(store.evicted)))
     return epoch
 
 
@@ -61,12 +62,12 @@ def confusion_animation(record, dataset) -> go.Figure:
     """The test confusion matrix after every kept epoch, as plotly frames with a play button."""
     epochs = kept_epochs(record)
     matrices = [reports_at_epoch(record, dataset, epoch)["test"].confusion for epoch in epochs]
-    names = list(CLASS_NAMES)
+    names = [class_name(label) for label in range(len(CLASS_NAMES))]
     peak = int(max(int(np.max(matrix)) for matrix in matrices))
 
     def heatmap(matrix):
         return go.Heatmap(z=matrix, x=names, y=names, colorscale="Blues", zmin=0, zmax=peak, texttemplate="%{z}",
-                          showscale=False, hovertemplate="true %{y}<br>predicted %{x}<br>%{z} items<extra></extra>")
+                          showscale=False, hovertemplate=_("true %{y}<br>predicted %{x}<br>%{z} items") + "<extra></extra>")
 
     labels = [epoch_label(record, epoch) for epoch in epochs]
     figure = go.Figure(data=[heatmap(matrices[0])],
@@ -74,12 +75,13 @@ def confusion_animation(record, dataset) -> go.Figure:
                                for matrix, label in zip(matrices, labels, strict=True)])
     figure.update_layout(
         height=600, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"title": "predicted class", "side": "top"}, yaxis={"title": "true class", "autorange": "reversed"},
+        xaxis={"title": _("predicted class"), "side": "top"},
+        yaxis={"title": _("true class"), "autorange": "reversed"},
         updatemenus=[{"type": "buttons", "showactive": False, "x": 0, "y": -0.08, "xanchor": "left",
-                      "buttons": [{"label": "▶ Play", "method": "animate",
+                      "buttons": [{"label": "▶ " + _("Play"), "method": "animate",
                                    "args": [None, {"frame": {"duration": 700, "redraw": True},
                                                    "fromcurrent": True, "transition": {"duration": 0}}]}]}],
-        sliders=[{"active": 0, "x": 0.12, "len": 0.88, "y": -0.04, "currentvalue": {"prefix": "epoch "},
+        sliders=[{"active": 0, "x": 0.12, "len": 0.88, "y": -0.04, "currentvalue": {"prefix": _("epoch") + " "},
                   "steps": [{"label": label, "method": "animate",
                              "args": [[label], {"mode": "immediate", "frame": {"duration": 0, "redraw": True}}]}
                             for label in labels]}])
