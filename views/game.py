@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import streamlit as st
 
@@ -17,8 +19,9 @@ REVEAL_KEY = "human_vs_model_reveal"
 
 @st.cache_resource(show_spinner=False)
 def classroom_tally() -> game.ClassroomTally:
-    """Every visitor's guesses on this server: anonymous, capped, gone when the server restarts."""
-    return game.ClassroomTally()
+    """Every visitor's guesses on this server: anonymous, capped (the most recent
+    ``FMNIST_TALLY_CAPACITY`` guesses, default 10,000), gone when the server restarts."""
+    return game.ClassroomTally(int(os.environ.get("FMNIST_TALLY_CAPACITY") or 10_000))
 
 
 def model_test_predictions(record: common.RunRecord, dataset) -> np.ndarray:

@@ -72,3 +72,15 @@ def test_the_tally_is_shared_by_visitors_but_games_are_not(new_session):
     assert "human_vs_model_game" in second.session_state
     assert len(second.session_state["human_vs_model_game"][1].answered) == 0
     assert any("over 1 guess;" in caption.value for caption in second.caption)
+
+
+def test_the_tally_keeps_only_the_most_recent_guesses(new_session, monkeypatch):
+    monkeypatch.setenv("FMNIST_TALLY_CAPACITY", "3")
+    at = new_session(GAME)
+    quick_train(at, "play")
+    for _ in range(5):  # right, right, right, wrong, wrong: the cap keeps the last three
+        item = current_item(at)
+        right = at.session_state["human_vs_model_game"][1].round_number <= 3
+        at.button(key=f"game_guess_{item.true_label if right else (item.true_label + 1) % 10}").click().run()
+        at.button(key="game_next").click().run()
+    assert any("This server's humans so far: 33.3% right over 3 guesses" in caption.value for caption in at.caption)
