@@ -6,7 +6,7 @@ follows the visitor's latest training run on every page. Each page lives in ``vi
 
 import streamlit as st
 
-from views import runs, server, status
+from views import language, runs, server, status
 
 st.set_page_config(page_title="fmnist-studio", page_icon=":material/checkroom:", layout="wide")
 server.keep_keras_state_between_reruns()
@@ -17,6 +17,8 @@ pages = [
     st.Page("views/train.py", title="Train", icon=":material/model_training:"),
     st.Page("views/evaluate.py", title="Evaluate", icon=":material/analytics:"),
     st.Page("views/try_it.py", title="Try it", icon=":material/draw:"),
+    st.Page("views/inside.py", title="Look inside", icon=":material/visibility:"),
+    st.Page("views/game.py", title="Human vs model", icon=":material/sports_esports:"),
 ]
 page = st.navigation(pages)
 
@@ -31,6 +33,7 @@ def sidebar_training_status() -> None:
 
 
 with st.sidebar:
+    language.language_selector()
     st.caption("Fashion-MNIST, trained live with Keras.")
     sidebar_training_status()
 runs.warn_before_leaving()

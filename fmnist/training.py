@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fmnist import models
+from fmnist.checkpoints import EpochCheckpoints, make_checkpoint_callback
 from fmnist.data import IMAGE_SIZE, NUM_CLASSES, FashionMnist
 
 if TYPE_CHECKING:
@@ -163,6 +164,8 @@ class TrainingResult:
     split: DataSplit
     stopped_early: bool
     seconds: float
+    checkpoints: EpochCheckpoints | None = None
+    """The model's weights at the end of each epoch (within a budget), for the epoch time machine."""
 
 
 def split_training_data(config: TrainingConfig, labels: np.ndarray) -> DataSplit:
@@ -598,6 +601,11 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     train_labels = dataset.y_train[split.train_indices]
     steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
+    checkpoints = EpochCheckpoints()
+
+    def checkpoint_callback(reporting_callback):
+        """Runs after the reporting callback, so it knows whether the epoch ran all its steps."""
+        return make_checkpoint_callback(checkpoints, lambda: reporting_callback.reports[-1].complete)
     with per_run_seed(config.seed):
         model = _build(config)
         model.compile(optimizer=models.make_optimizer(config.optimizer, config.effective_learning_rate,
@@ -617,7 +625,8 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
                 try:
                     slot.model.fit(_index_group_dataset(len(train_images), config.batch_size, steps_per_group,
                                                         config.seed),
-                                   epochs=config.epochs, verbose=0, callbacks=[callback],
+                                   epochs=config.epochs, verbose=0,
+                                   callbacks=[callback, checkpoint_callback(callback)],
                                    validation_data=validation_data, validation_batch_size=1024)
                 finally:
                     slot.unload(model)
@@ -626,14 +635,15 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
             with _plain_fit_seeding(config.seed) as seeded:
                 model.fit(scale_images(train_images, model.input_shape), encode_targets(train_labels, config.loss),
                           batch_size=config.batch_size, epochs=config.epochs, verbose=0,
-                          callbacks=[seeded, callback], validation_data=validation_data)
+                          callbacks=[seeded, callback, checkpoint_callback(callback)],
+                          validation_data=validation_data)
     del train_images, train_labels, validation_data
     _return_free_memory()
     history = list(callback.reports)
     trained_in_full = len(history) == config.epochs and all(report.complete for report in history)
     return TrainingResult(config=config, model=model, history=history, split=split,
                           stopped_early=callback.stopped_by_request and not trained_in_full,
-                          seconds=time.perf_counter() - started)
+                          seconds=time.perf_counter() - started, checkpoints=checkpoints)
 
 
 def _return_free_memory() -> None:

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import streamlit as st
 
-from fmnist import data as fmnist_data
+from views import language
 
 LOW_CONFIDENCE = 0.5
 
@@ -34,9 +34,7 @@ def upscale(image: np.ndarray, factor: int = 4) -> np.ndarray:
     return np.kron(np.asarray(image, dtype=np.uint8), np.ones((factor, factor), dtype=np.uint8))
 
 
-def class_label(label: int, korean: bool = True) -> str:
-    name = fmnist_data.CLASS_NAMES[int(label)]
-    return f"{name} ({fmnist_data.CLASS_NAMES_KOREAN[int(label)]})" if korean else name
+class_label = language.class_label
 
 
 def render_top_predictions(top: list[tuple[int, float]], true_label: int | None = None) -> None:

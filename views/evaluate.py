@@ -8,7 +8,7 @@ import streamlit as st
 
 from fmnist import evaluation
 from fmnist.data import CLASS_NAMES, NUM_CLASSES
-from views import common, explain_panel, runs, server, status
+from views import common, explain_panel, runs, server, status, time_machine
 
 
 def evaluations(record: runs.RunRecord, dataset) -> dict:
@@ -118,6 +118,17 @@ def render_lucky_bag(dataset, report) -> None:
             common.render_top_predictions(evaluation.top_k(report.probabilities[index], 3), true_label)
 
 
+def render_confusion_animation(record: runs.RunRecord, dataset) -> None:
+    if len(time_machine.kept_epochs(record)) < 2:
+        return
+    st.subheader("Watch it learn")
+    st.caption("The confusion matrix after each epoch: press Play to see the mistakes shrink as the model learns.")
+    if st.toggle("Show the confusion matrix across epochs", key="evaluate_show_animation"):
+        with st.spinner("Evaluating every epoch..."):
+            figure = time_machine.confusion_animation(record, dataset)
+        st.plotly_chart(figure, key="confusion_animation")
+
+
 def render() -> None:
     st.title("Evaluate a model")
     dataset = server.load_dataset_or_stop()
@@ -125,8 +136,12 @@ def render() -> None:
     if record is None:
         return
     server.wait_for_tensorflow()
+    epoch = time_machine.choose_epoch(record)
     with st.spinner("Evaluating on the validation and test sets..."):
-        reports = evaluations(record, dataset)
+        if epoch is None or epoch == time_machine.kept_epochs(record)[-1]:
+            reports = evaluations(record, dataset)
+        else:
+            reports = time_machine.reports_at_epoch(record, dataset, epoch)
     validation, test = reports["validation"], reports["test"]
     if record.job.result.stopped_early:
         st.info("This run was stopped early: these are the numbers of the model trained so far.")
@@ -146,6 +161,7 @@ def render() -> None:
         if pairs:
             st.markdown("Most confused: " + "; ".join(pair.describe() for pair in pairs) + ".")
         render_mistakes(test, dataset.x_test, selection)
+        render_confusion_animation(record, dataset)
     with scores:
         render_class_scores(test)
     with drawn:

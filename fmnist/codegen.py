@@ -1,0 +1,106 @@
+"""The code for a run: a short, standalone Keras + scikit-learn script that reproduces it.
+
+The script is written in the textbook's style (load, scale, ``train_test_split``, build,
+``compile``, ``fit``, ``evaluate``) with every setting of the run spelled out: the split and its
+seed, the sample limit, the model (the preset's own build function, copied in), the loss and its
+target encoding, the optimizer and learning rate, the batch size and the seed. Students can run
+it outside the app and get the app's numbers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+from fmnist import models
+from fmnist.data import CACHE_FILE_NAME, IMAGE_SIZE, NUM_CLASSES
+from fmnist.training import TrainingConfig
+
+OPTIMIZER_CLASSES = {"rmsprop": "RMSprop", "adam": "Adam", "sgd": "SGD"}
+
+
+def _input_shape(preset: str) -> tuple[int, ...]:
+    """The model's input shape without the batch axis (builds the preset's model: needs Keras)."""
+    return tuple(int(side) for side in models.build_model(preset).input_shape[1:])
+
+
+def _build_function_source(preset: str) -> tuple[str, str]:
+    """The preset's build function, as source code with its imports made local: (name, source)."""
+    build = models.get_preset(preset).build
+    source = textwrap.dedent(inspect.getsource(build))
+    source = "\n".join(line for line in source.splitlines() if line.strip() != "import keras")
+    return build.__name__, source
+
+
+def training_script(config: TrainingConfig, title: str = "") -> str:
+    """A standalone Python script that trains and evaluates ``config``'s run with plain Keras.
+
+    Raises ``ValueError`` for a preset whose model cannot be written as plain Keras code.
+    """
+    function_name, function_source = _build_function_source(config.preset)
+    shape = _input_shape(config.preset)
+    reshape = ", ".join(str(side) for side in (-1, *shape))
+    one_hot = config.loss in models.ONE_HOT_LOSSES
+    stratify = ", stratify=train_target" if config.stratify else ""
+    limit = (f"\n# Train on the first {config.sample_limit:,} training items only (the run's sample limit).\n"
+             f"train_scaled, train_target = train_scaled[:{config.sample_limit}], train_target[:{config.sample_limit}]\n"
+             if config.sample_limit else "")
+    encode = ("\n# This loss compares probabilities with one-hot rows, so the targets are one-hot encoded.\n"
+              f"train_target = keras.utils.to_categorical(train_target, {NUM_CLASSES})\n"
+              f"val_target = keras.utils.to_categorical(val_target, {NUM_CLASSES})\n"
+              f"test_target = keras.utils.to_categorical(test_target, {NUM_CLASSES})\n" if one_hot else "")
+    optimizer = f"keras.optimizers.{OPTIMIZER_CLASSES[config.optimizer]}(learning_rate={config.effective_learning_rate!r})"
+    heading = title or "An fmnist-studio run"
+    return f'''"""{heading}: {config.describe()}.
+
+Reproduces the run with plain Keras and scikit-learn, in the style of chapter 7 of
+"혼자 공부하는 머신러닝+딥러닝". Run it with: python this_file.py
+"""
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+IMAGE_SIZE = {IMAGE_SIZE}
+NUM_CLASSES = {NUM_CLASSES}
+
+
+def load_fashion_mnist():
+    """The data the app used (its cache, if present), else Keras' official download."""
+    cache = Path(os.environ.get("FMNIST_CACHE_DIR") or Path.home() / ".cache" / "fmnist") / "{CACHE_FILE_NAME}"
+    if cache.is_file():
+        with np.load(cache) as arrays:
+            return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    return keras.datasets.fashion_mnist.load_data()
+
+
+(train_input, train_target), (test_input, test_target) = load_fashion_mnist()
+
+# Pixels from 0-255 to 0-1, shaped for the model's input.
+train_scaled = (train_input.astype("float32") / 255.0).reshape({reshape})
+test_scaled = (test_input.astype("float32") / 255.0).reshape({reshape})
+
+# Hold out {config.validation_fraction:.0%} of the training images to validate each epoch.
+train_scaled, val_scaled, train_target, val_target = train_test_split(
+    train_scaled, train_target, test_size={config.validation_fraction!r}, random_state={config.seed}{stratify})
+{limit}{encode}
+keras.utils.set_random_seed({config.seed})  # the same initial weights, shuffles and dropout as the app's run
+
+
+{function_source}
+
+model = {function_name}()
+model.summary()
+model.compile(optimizer={optimizer},
+              loss="{config.loss}", metrics=["accuracy"])
+history = model.fit(train_scaled, train_target, epochs={config.epochs}, batch_size={config.batch_size},
+                    validation_data=(val_scaled, val_target))
+
+val_loss, val_accuracy = model.evaluate(val_scaled, val_target, verbose=0)
+test_loss, test_accuracy = model.evaluate(test_scaled, test_target, verbose=0)
+print(f"validation accuracy: {{val_accuracy:.4f}}, loss {{val_loss:.4f}}")
+print(f"test accuracy: {{test_accuracy:.4f}}, loss {{test_loss:.4f}}")
+'''
