@@ -10,6 +10,7 @@ it outside the app and get the app's numbers.
 from __future__ import annotations
 
 import inspect
+import re
 import textwrap
 
 from fmnist import models
@@ -25,11 +26,30 @@ def _input_shape(preset: str) -> tuple[int, ...]:
 
 
 def _build_function_source(preset: str) -> tuple[str, str]:
-    """The preset's build function, as source code with its imports made local: (name, source)."""
+    """The preset's build function, as source code with its imports made local, preceded by the
+    module constants it uses (widths, precision, ...): (name, source)."""
     build = models.get_preset(preset).build
     source = textwrap.dedent(inspect.getsource(build))
     source = "\n".join(line for line in source.splitlines() if line.strip() != "import keras")
-    return build.__name__, source
+    constants = [f"{name} = {value!r}" for name, value in vars(models).items()
+                 if name.isupper() and isinstance(value, (int, float, str, tuple))
+                 and re.search(rf"\b{name}\b", source)]
+    return build.__name__, "\n".join(constants) + ("\n\n\n" if constants else "") + source
+
+
+def _learning_rate_code(config: TrainingConfig) -> str:
+    """The optimizer's learning rate: a number, or the one-cycle schedule over the run's steps."""
+    rate = config.effective_learning_rate
+    if config.schedule == "constant":
+        return f"learning_rate = {rate!r}\n"
+    return (f"# One cycle: warm up from a tenth of {rate!r} over the first {models.ONE_CYCLE_WARMUP_FRACTION:.0%} "
+            "of the steps, then a cosine decay.\n"
+            f"total_steps = math.ceil(len(train_scaled) / {config.batch_size}) * {config.epochs}\n"
+            f"warmup_steps = max(1, round(total_steps * {models.ONE_CYCLE_WARMUP_FRACTION!r}))\n"
+            "learning_rate = keras.optimizers.schedules.CosineDecay(\n"
+            f"    initial_learning_rate={rate!r} * {models.ONE_CYCLE_START_FACTOR!r}, warmup_target={rate!r},\n"
+            "    warmup_steps=warmup_steps, decay_steps=max(1, total_steps - warmup_steps),\n"
+            f"    alpha={models.ONE_CYCLE_END_FACTOR!r})\n")
 
 
 def training_script(config: TrainingConfig, title: str = "") -> str:
@@ -49,7 +69,11 @@ def training_script(config: TrainingConfig, title: str = "") -> str:
               f"train_target = keras.utils.to_categorical(train_target, {NUM_CLASSES})\n"
               f"val_target = keras.utils.to_categorical(val_target, {NUM_CLASSES})\n"
               f"test_target = keras.utils.to_categorical(test_target, {NUM_CLASSES})\n" if one_hot else "")
-    optimizer = f"keras.optimizers.{OPTIMIZER_CLASSES[config.optimizer]}(learning_rate={config.effective_learning_rate!r})"
+    optimizer = f"keras.optimizers.{OPTIMIZER_CLASSES[config.optimizer]}(learning_rate=learning_rate)"
+    drawings = ("\n# The app also mixed drawing-like versions of the training images (outlines, silhouettes) into\n"
+                "# each batch (fmnist.augment.DrawingAugmentation). Plain Keras has no such layer, so this\n"
+                "# script trains on the images alone: its numbers differ a little from the app's.\n\n"
+                if config.uses_drawings else "")
     heading = title or "An fmnist-studio run"
     return f'''"""{heading}: {config.describe()}.
 
@@ -57,6 +81,7 @@ Reproduces the run with plain Keras and scikit-learn, in the style of chapter 7 
 "혼자 공부하는 머신러닝+딥러닝". Run it with: python this_file.py
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -92,9 +117,10 @@ keras.utils.set_random_seed({config.seed})  # the same initial weights, shuffles
 
 {function_source}
 
+
 model = {function_name}()
 model.summary()
-model.compile(optimizer={optimizer},
+{drawings}{_learning_rate_code(config)}model.compile(optimizer={optimizer},
               loss="{config.loss}", metrics=["accuracy"])
 history = model.fit(train_scaled, train_target, epochs={config.epochs}, batch_size={config.batch_size},
                     validation_data=(val_scaled, val_target))

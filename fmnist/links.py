@@ -29,6 +29,7 @@ SHOWN_VALUE_LENGTH = 40
 QUERY_NAMES = {
     "preset": "preset", "loss": "loss", "optimizer": "optimizer", "learning_rate": "lr", "epochs": "epochs",
     "batch_size": "batch", "validation_fraction": "val", "sample_limit": "limit", "seed": "seed",
+    "schedule": "schedule", "drawings": "drawings",
 }
 """Settings field → query parameter name (short, so links stay readable)."""
 
@@ -87,6 +88,15 @@ def _batch_size(text: str) -> int:
     return number
 
 
+def _switch(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "on", "yes"):
+        return True
+    if lowered in ("0", "false", "off", "no"):
+        return False
+    raise ValueError("not on or off")
+
+
 PARSERS: dict[str, Callable[[str], Any]] = {
     "preset": _one_of(models.PRESETS),
     "loss": _one_of(models.LOSSES),
@@ -97,6 +107,8 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "validation_fraction": lambda text: _whole_number(*VALIDATION_PERCENT_RANGE)(text) / 100,
     "sample_limit": lambda text: _whole_number(*SAMPLE_LIMIT_RANGE)(text) or None,
     "seed": _whole_number(*SEED_RANGE),
+    "schedule": _one_of(models.SCHEDULES),
+    "drawings": _switch,
 }
 
 
@@ -107,6 +119,7 @@ def query_from_config(config: TrainingConfig) -> dict[str, str]:
         "learning_rate": f"{config.effective_learning_rate:g}", "epochs": str(config.epochs),
         "batch_size": str(config.batch_size), "validation_fraction": str(round(config.validation_fraction * 100)),
         "sample_limit": str(config.sample_limit or 0), "seed": str(config.seed),
+        "schedule": config.schedule, "drawings": "1" if config.uses_drawings else "0",
     }
     return {QUERY_NAMES[field]: value for field, value in values.items()}
 

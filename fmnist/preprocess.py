@@ -23,7 +23,8 @@ MAX_PIXELS: int = 40_000_000
 """Pictures with more pixels are refused: they could be decompression bombs."""
 
 MAX_BYTES: int = 5 * 1024 * 1024
-"""Upload size limit in bytes; it matches Streamlit's ``server.maxUploadSize`` of 5 MB."""
+"""Upload size limit in bytes. Streamlit's ``server.maxUploadSize`` is larger (25 MB), so that files
+between the two get this module's clear message instead of the uploader's small red chip."""
 
 FRAME_SIZE = 28
 """Fashion-MNIST images are 28 x 28 and the item's longer side spans all 28 pixels."""

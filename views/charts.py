@@ -21,13 +21,21 @@ def epoch_tick_step(last_epoch: int, most_ticks: int = 12) -> int:
 
 def history_figure(curves: list[tuple[str, list[int], list[float], str]], title: str, y_title: str,
                    reference_lines: bool = False, partial_epochs: set[int] = frozenset(),
-                   height: int = 340) -> go.Figure:
+                   height: int = 340, live_curve: tuple[str, list[float], list[float]] | None = None) -> go.Figure:
     """A line chart of per-epoch values; ``curves`` are (name, epochs, values, dash).
+
+    ``live_curve`` (name, positions, values) is the running training value within epochs, drawn as a
+    thin line under the epoch points: position 2.5 is half-way through epoch 3.
 
     Epochs in ``partial_epochs`` were stopped part-way: their points are hollow, and the legend
     says so, because their numbers are not those of a full epoch.
     """
     figure = go.Figure()
+    if live_curve is not None and live_curve[1]:
+        name, positions, values = live_curve
+        figure.add_trace(go.Scatter(x=positions, y=values, name=name, mode="lines",
+                                    line={"width": 1.5, "color": "#90a4ae"},
+                                    hovertemplate="epoch %{x:.2f}<br>%{y:.4f}<extra>" + name + "</extra>"))
     for name, epochs, values, dash in curves:
         symbols = ["circle-open" if epoch in partial_epochs else "circle" for epoch in epochs]
         figure.add_trace(go.Scatter(x=epochs, y=values, name=name, mode="lines+markers",
@@ -37,6 +45,8 @@ def history_figure(curves: list[tuple[str, list[int], list[float], str]], title:
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"epoch {epoch}: stopped part-way",
                                     marker={"symbol": "circle-open", "size": 8, "color": "#555"}))
     last_epoch = max([max(epochs) for _, epochs, _, _ in curves if epochs] or [1])
+    if live_curve is not None and live_curve[1]:
+        last_epoch = max(last_epoch, int(max(live_curve[1]) + 0.999))
     if reference_lines:
         for value, label, colour in REFERENCE_LINES:
             figure.add_trace(go.Scatter(x=[0.5, last_epoch + 0.5], y=[value, value], name=label, mode="lines",
@@ -45,5 +55,6 @@ def history_figure(curves: list[tuple[str, list[int], list[float], str]], title:
                          margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="x unified",
                          legend={"orientation": "h", "y": -0.25})
     step = epoch_tick_step(last_epoch)
-    figure.update_xaxes(tick0=step if step > 1 else 1, dtick=step, range=[0.5, last_epoch + 0.5])
+    first = 0 if live_curve is not None and live_curve[1] else 0.5
+    figure.update_xaxes(tick0=step if step > 1 else 1, dtick=step, range=[first, last_epoch + 0.5])
     return figure

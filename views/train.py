@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 import streamlit as st
 
-from fmnist import models
+from fmnist import links, models
 from fmnist.jobs import JobStatus
 from fmnist.training import TrainingConfig
-from views import charts, choices, runs, server, status
+from views import charts, choices, common, runs, server, status
 
 
 @st.cache_data(show_spinner=False)
@@ -46,6 +48,48 @@ def apply_preset_defaults() -> None:
                        "train_batch_size": config.batch_size, "train_schedule": config.schedule}.items():
         st.session_state[key] = value
         choices.keep(key, value)
+
+
+LINK_KEY = "train_link_applied"
+
+
+def apply_classroom_link() -> None:
+    """Settings from a shared link (``?preset=...&epochs=...``) go into the fields once per link; every
+    value the page cannot use is named, with why, and its field keeps its default."""
+    query = st.query_params.to_dict()
+    asked = {name: value for name, value in query.items() if name in links.QUERY_NAMES.values()}
+    if not asked:
+        return
+    signature = tuple(sorted(asked.items()))
+    if st.session_state.get(LINK_KEY, {}).get("signature") != signature:
+        settings, rejected = links.settings_from_query(asked)
+        config = TrainingConfig(**settings)
+        for key, value in {"train_preset": config.preset, "train_loss": config.loss, "train_epochs": config.epochs,
+                           "train_optimizer": config.optimizer,
+                           f"train_learning_rate_{config.optimizer}": config.effective_learning_rate,
+                           "train_batch_size": config.batch_size,
+                           "train_validation_percent": round(config.validation_fraction * 100),
+                           "train_sample_limit": config.sample_limit or 0, "train_seed": config.seed,
+                           "train_schedule": config.schedule,
+                           f"train_drawings_{config.preset}": config.uses_drawings}.items():
+            st.session_state[key] = value
+            choices.keep(key, value)
+        st.session_state[LINK_KEY] = {"signature": signature, "rejected": rejected}
+    st.info("These settings came from a shared link. Change any of them before you start.",
+            icon=":material/link:")
+    for value in st.session_state[LINK_KEY]["rejected"]:
+        shown = f" “{common.plain_text(value.value)}”" if value.value else ""
+        st.warning(f"The link's {common.plain_text(value.parameter)}{shown} was not used ({value.reason}): "
+                   "that field keeps its default.", icon=":material/link_off:")
+
+
+def render_share_link(config: TrainingConfig) -> None:
+    """A link that opens the Train page with these settings, for a whole class."""
+    query = {**links.query_from_config(config), "lang": st.query_params.get("lang", "en")}
+    base = (st.context.url or "").split("?")[0]
+    with st.popover("Share these settings", icon=":material/share:"):
+        st.caption("Students who open this link get the Train page with exactly these settings.")
+        st.code(f"{base}?{urllib.parse.urlencode(query)}", language=None, wrap_lines=True)
 
 
 def short_option(name: str) -> str:
@@ -148,13 +192,15 @@ def render_live_panel() -> None:
     if not record.job.done and stop.button("Stop", icon=":material/stop_circle:", key="train_stop",
                                            disabled=snapshot.stop_requested, width="stretch"):
         record.job.request_stop()
-    render_history_charts(snapshot.epochs, compact=not record.job.done)
+    render_history_charts(snapshot.epochs, compact=not record.job.done, points=snapshot.points)
     if not record.job.done:
         render_run_history()  # the table follows the live run (the page below it only redraws at the end)
 
 
-def render_history_charts(reports, compact: bool = False) -> None:
-    """Loss and accuracy per epoch, side by side; a part-way epoch is marked as such."""
+def render_history_charts(reports, compact: bool = False, points=()) -> None:
+    """Loss and accuracy per epoch, side by side; a part-way epoch is marked as such. ``points``
+    (the running training loss and accuracy within epochs) draw the curve between epoch points."""
+    positions = [point.position for point in points]
     epochs = [report.epoch for report in reports]
     partial = {report.epoch for report in reports if not report.complete}
     height = 300 if compact else 340
@@ -162,11 +208,13 @@ def render_history_charts(reports, compact: bool = False) -> None:
     loss_chart.plotly_chart(charts.history_figure(
         [("training loss", epochs, [r.loss for r in reports], "solid"),
          ("validation loss", epochs, [r.val_loss for r in reports], "dash")],
-        "Loss", "loss", partial_epochs=partial, height=height), key="live_loss_chart")
+        "Loss", "loss", partial_epochs=partial, height=height,
+        live_curve=("training loss, within epochs", positions, [p.loss for p in points])), key="live_loss_chart")
     accuracy_chart.plotly_chart(charts.history_figure(
         [("training accuracy", epochs, [r.accuracy for r in reports], "solid"),
          ("validation accuracy", epochs, [r.val_accuracy for r in reports], "dash")],
-        "Accuracy", "accuracy", reference_lines=True, partial_epochs=partial, height=height),
+        "Accuracy", "accuracy", reference_lines=True, partial_epochs=partial, height=height,
+        live_curve=("training accuracy, within epochs", positions, [p.accuracy for p in points])),
         key="live_accuracy_chart")
 
 
@@ -183,6 +231,29 @@ def history_rows(records: list[runs.RunRecord]) -> list[dict]:
                      "seconds": round(sum(r.seconds for r in snapshot.epochs), 1),
                      "settings": record.config.describe()})
     return rows
+
+
+def run_script(record: runs.RunRecord) -> str:
+    """The run's standalone Keras script, written once per run."""
+    if "script" not in record.derived:
+        from fmnist import codegen
+
+        record.derived["script"] = codegen.training_script(record.config, title=f"fmnist-studio {record.name}")
+    return record.derived["script"]
+
+
+def render_run_code() -> None:
+    """Any run as a short Keras + scikit-learn script in the textbook's style, to read or download."""
+    records = runs.session_runs()
+    if not records:
+        return
+    with st.expander("The code for a run: plain Keras, in the textbook's style", icon=":material/code:"):
+        record = runs.choose_run("Run", "code_run", list(reversed(records)), default=records[-1].run_id)
+        server.wait_for_tensorflow()
+        script = run_script(record)
+        st.download_button("Download the script (.py)", script, key="download_code", icon=":material/download:",
+                           file_name=f"fmnist-{record.name.lower().replace(' ', '-')}.py", mime="text/x-python")
+        st.code(script, language="python")
 
 
 def render_run_history() -> None:
@@ -260,9 +331,11 @@ def render() -> None:
             scroll_to_live_panel()
     choices.restore("train_settings_open", True)
     with st.expander("Settings", key="train_settings_open", on_change="rerun", icon=":material/tune:"):
+        apply_classroom_link()
         config = read_settings()
         if config is not None:
             render_estimate(config, dataset)
+            render_share_link(config)
         start = st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
                           disabled=config is None or active is not None,
                           help="One run at a time per visitor; stop the current run to start another."
@@ -279,6 +352,7 @@ def render() -> None:
         render_live_panel()
         render_run_history()
     render_comparison()
+    render_run_code()
 
 
 render()

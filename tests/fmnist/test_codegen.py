@@ -17,20 +17,44 @@ from fmnist import codegen, data, models, training
 def test_every_preset_and_loss_gives_a_script_that_compiles_and_spells_out_the_settings(preset, loss):
     config = training.TrainingConfig(preset=preset, loss=loss, optimizer="adam", learning_rate=0.003, epochs=3,
                                      batch_size=64, validation_fraction=0.25, sample_limit=1234, seed=9,
-                                     stratify=True)
+                                     stratify=True, schedule="constant")
     script = codegen.training_script(config, title="Run 3")
 
     compile(script, "run3.py", "exec")
     tree = ast.parse(script)
     assert ast.get_docstring(tree).startswith("Run 3: " + config.describe())
-    assert "keras.optimizers.Adam(learning_rate=0.003)" in script
+    assert "learning_rate = 0.003\n" in script and "keras.optimizers.Adam(learning_rate=learning_rate)" in script
     assert f'loss="{loss}"' in script
     assert "epochs=3, batch_size=64" in script
     assert "test_size=0.25, random_state=9, stratify=train_target" in script
     assert "train_scaled[:1234], train_target[:1234]" in script
     assert "keras.utils.set_random_seed(9)" in script
     assert ("to_categorical" in script) == (loss in models.ONE_HOT_LOSSES)
-    assert "fmnist" not in script.replace("fmnist-studio", "").replace('"fmnist"', "")  # standalone
+    assert "import fmnist" not in script and "from fmnist" not in script  # standalone
+
+
+@pytest.mark.parametrize("preset", list(models.PRESETS))
+def test_the_scripts_model_is_the_presets_model(preset):
+    """The model part of the script runs on its own and builds the preset's architecture."""
+    import keras
+
+    script = codegen.training_script(training.TrainingConfig(preset=preset))
+    model_part = script[script.index("IMAGE_SIZE = "):script.index("model.summary()")]
+    model_part = model_part.replace(script[script.index("def load_fashion_mnist"):script.index("keras.utils.set_random")],
+                                    "")
+    namespace = {"keras": keras}
+    exec(compile(model_part, "model_part.py", "exec"), namespace)
+    assert namespace["model"].count_params() == models.count_parameters(preset)
+    assert [type(layer) for layer in namespace["model"].layers] == [type(layer) for layer in
+                                                                    models.build_model(preset).layers]
+
+
+def test_a_one_cycle_run_spells_out_its_schedule_and_a_drawing_run_says_what_is_left_out():
+    script = codegen.training_script(training.TrainingConfig(preset="minute-cnn"))
+    assert "keras.optimizers.schedules.CosineDecay(" in script and "total_steps = math.ceil(len(train_scaled) / 128) * 8" in script
+    assert "DrawingAugmentation" in script
+    plain = codegen.training_script(training.TrainingConfig(preset="minute-cnn", drawings=False))
+    assert "DrawingAugmentation" not in plain
 
 
 @pytest.mark.integration

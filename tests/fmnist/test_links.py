@@ -19,6 +19,8 @@ def round_trip(config: training.TrainingConfig) -> training.TrainingConfig:
     training.TrainingConfig(preset="cnn", loss="categorical_crossentropy", optimizer="sgd", learning_rate=0.05,
                             epochs=12, batch_size=128, validation_fraction=0.3, sample_limit=5000, seed=7),
     training.TrainingConfig(preset="mlp", loss="mean_squared_error", optimizer="adam", learning_rate=0.0003),
+    training.TrainingConfig(preset="minute-cnn"),
+    training.TrainingConfig(preset="minute-cnn", drawings=False, schedule="constant", epochs=3),
 ])
 def test_a_link_reproduces_every_setting(config):
     restored = round_trip(config)
@@ -29,7 +31,8 @@ def test_a_link_reproduces_every_setting(config):
 def test_the_textbook_run_makes_a_short_readable_link():
     assert links.query_from_config(training.TrainingConfig()) == {
         "preset": "seed", "loss": "sparse_categorical_crossentropy", "optimizer": "rmsprop", "lr": "0.001",
-        "epochs": "5", "batch": "32", "val": "20", "limit": "0", "seed": "42"}
+        "epochs": "5", "batch": "32", "val": "20", "limit": "0", "seed": "42", "schedule": "constant",
+        "drawings": "0"}
 
 
 @pytest.mark.parametrize(("parameter", "value", "reason"), [
@@ -48,6 +51,8 @@ def test_the_textbook_run_makes_a_short_readable_link():
     ("preset", "resnet152", "unknown choice"),
     ("loss", "<script>alert(1)</script>", "unknown choice"),
     ("optimizer", "x" * 100_000, "unknown choice"),
+    ("drawings", "maybe", "not on or off"),
+    ("schedule", "warp", "unknown choice"),
 ])
 def test_each_bad_value_falls_back_alone_and_is_reported(parameter, value, reason):
     settings, rejected = links.settings_from_query({parameter: value, "epochs" if parameter != "epochs" else "seed": "3"})

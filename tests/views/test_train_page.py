@@ -226,3 +226,81 @@ def test_compare_two_runs_moves_to_the_newest_run(new_session):
     runs = session_runs(at)
     assert at.selectbox(key="compare_second").value == runs[-1].run_id
     assert at.selectbox(key="compare_first").value == runs[-2].run_id
+
+
+def test_picking_a_preset_brings_its_own_training_defaults_and_the_charts_show_the_within_epoch_curve(new_session):
+    from apptest_support import plotly_array, plotly_figure
+
+    from fmnist import models
+
+    at = new_session(TRAIN)
+    at.selectbox(key="train_preset").set_value(models.RECOMMENDED_PRESET).run()
+    assert not at.exception
+    recommended = TrainingConfig(preset=models.RECOMMENDED_PRESET)
+    assert at.number_input(key="train_epochs").value == recommended.epochs
+    assert at.select_slider(key="train_batch_size").value == recommended.batch_size
+    assert at.selectbox(key="train_optimizer").value == recommended.optimizer
+    assert at.selectbox(key="train_schedule").value == recommended.schedule
+
+    at.selectbox(key="train_preset").set_value("mlp").run()
+    record = start_training(at, 2)
+    assert (record.config.preset, record.config.optimizer, record.config.batch_size) == ("mlp", "rmsprop", 32)
+    wait_for_runs_to_end(at)
+    points = record.job.snapshot().points
+    assert points
+    traces = {trace["name"]: trace for trace in plotly_figure(at, "live_accuracy_chart")["data"]}
+    within = traces["training accuracy, within epochs"]
+    assert list(plotly_array(within["x"])) == [point.position for point in points]
+    assert list(plotly_array(within["y"])) == [point.accuracy for point in points]
+
+
+def test_the_code_for_a_run_is_shown_and_downloadable_with_its_settings(new_session):
+    at = new_session(TRAIN)
+    record = start_training(at, 1, train_seed=7)
+    wait_for_runs_to_end(at)
+
+    codes = [element.value for element in at.code if element.value.startswith('"""')]  # not the share link
+    assert len(codes) == 1
+    assert "keras.utils.set_random_seed(7)" in codes[0] and "epochs=1, batch_size=32" in codes[0]
+    assert codes[0].startswith(f'"""fmnist-studio {record.name}: {record.config.describe()}.')
+    downloads = {button.key for button in at.get("download_button")}
+    assert "download_code" in downloads
+
+
+def open_link(new_session, query: dict):
+    """A visitor who opens a shared link: the query parameters are there before the Train page runs."""
+    at = new_session()
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.switch_page(TRAIN).run()
+    assert not at.exception
+    return at
+
+
+def test_a_classroom_link_prefills_every_setting_and_says_so(new_session):
+    from fmnist import links
+
+    shared = TrainingConfig(preset="cnn", loss="categorical_crossentropy", optimizer="sgd", learning_rate=0.05,
+                            epochs=3, batch_size=64, validation_fraction=0.3, sample_limit=2000, seed=9,
+                            drawings=True)
+    at = open_link(new_session, links.query_from_config(shared))
+
+    assert any("came from a shared link" in info.value for info in at.info)
+    assert not at.warning
+    record = start_training(at, 3)
+    assert record.config.describe() == shared.describe() and record.config.seed == 9
+
+
+def test_bad_or_hostile_link_values_fall_back_one_by_one_with_a_note(new_session):
+    at = open_link(new_session, {"epochs": "999", "preset": "<script>alert(1)</script>", "lr": "abc",
+                                 "seed": "x" * 5000, "batch": "64"})
+
+    warnings = [warning.value for warning in at.warning]
+    assert len(warnings) == 4
+    assert any("epochs" in text and "999" in text and "outside 1–50" in text for text in warnings)
+    assert any("preset" in text and "unknown choice" in text for text in warnings)
+    assert all(len(text) < 300 for text in warnings)  # a 5,000-character value is cut short
+    assert not any("<script>" in text for text in warnings)  # shown escaped, as text
+    assert at.selectbox(key="train_preset").value == "seed"
+    assert at.number_input(key="train_epochs").value == 5
+    assert at.select_slider(key="train_batch_size").value == 64  # the good value is used

@@ -54,7 +54,10 @@ def test_an_uploaded_picture_gets_a_prediction(new_session):
     ("notes.png", b"this is a text file, not a picture\n", preprocess.UNREADABLE_MESSAGE),
     ("cut-short.png", trouser_png()[:120], preprocess.DAMAGED_MESSAGE),
     ("empty.png", b"", "The file is empty: it contains no bytes."),
-], ids=["text-bytes", "truncated-png", "zero-bytes"])
+    # Over the app's 5 MB but under Streamlit's upload limit: the app's own message, not the uploader's chip.
+    ("huge.png", trouser_png() + b"\x00" * (6 * 1024 * 1024 - len(trouser_png())),
+     "The file is too big (6.0 MB); the limit is 5 MB."),
+], ids=["text-bytes", "truncated-png", "zero-bytes", "six-megabytes"])
 def test_a_bad_upload_gets_a_plain_error_message_and_no_exception(new_session, name, payload, message):
     at = new_session(TRY_IT)
     quick_train(at, "try")
