@@ -86,7 +86,13 @@ def feature_model(model: keras.Model) -> keras.Model:
     """The model up to its last layer: what the final classifier sees (the penultimate features)."""
     import keras
 
-    return keras.Model(inputs=model.inputs[0], outputs=model.layers[-1].input)
+    # Called afresh on a new input, not read from ``layer.input``: a model trained with drawings shares
+    # its layers with the preset's own model, whose graph those attributes point into.
+    inputs = keras.Input(shape=tuple(int(d) for d in model.input_shape[1:]))
+    outputs = inputs
+    for layer in model.layers[:-1]:
+        outputs = layer(outputs)
+    return keras.Model(inputs=inputs, outputs=outputs)
 
 
 def features(model: keras.Model, images: np.ndarray, extractor: keras.Model | None = None,

@@ -88,7 +88,15 @@ def feature_maps(model: keras.Model, image: np.ndarray) -> list[tuple[str, np.nd
     image = np.asarray(image, dtype=np.float32)
     if image.shape != (IMAGE_SIZE, IMAGE_SIZE):
         raise ValueError(f"Expected one 28 × 28 image, got shape {image.shape}.")
-    probe = keras.Model(model.inputs[0], [layer.output for layer in convolutions])
+    # Layers are called afresh on a new input: a model trained with drawings shares its layers with the
+    # preset's own model, so ``layer.output`` belongs to another graph.
+    inputs = keras.Input(shape=tuple(int(d) for d in model.input_shape[1:]))
+    outputs, conv_outputs = inputs, []
+    for layer in model.layers:
+        outputs = layer(outputs)
+        if layer in convolutions:
+            conv_outputs.append(outputs)
+    probe = keras.Model(inputs, conv_outputs)
     shaped = image.reshape((1, *(int(d) for d in model.input_shape[1:])))
     outputs = probe(shaped, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]

@@ -7,6 +7,7 @@ thread of the process-wide job manager (``views.server.job_manager``).
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 
@@ -123,12 +124,19 @@ def choose_run(label: str, key: str, candidates: list[RunRecord] | None = None,
     return chosen
 
 
+def quick_train_config() -> TrainingConfig:
+    """What the quick train trains: the recommended preset at its defaults, or the preset named by
+    ``FMNIST_QUICK_TRAIN_PRESET`` (a slow classroom server may prefer "seed": seconds, not a minute)."""
+    preset = os.environ.get("FMNIST_QUICK_TRAIN_PRESET") or models.RECOMMENDED_PRESET
+    return TrainingConfig(preset=preset if preset in models.PRESETS else models.RECOMMENDED_PRESET)
+
+
 def require_trained_model(purpose: str) -> RunRecord | None:
     """The chosen run with a model, or a friendly way to get one: quick train, or a link to Train."""
     record = choose_run("Model", key=f"{purpose}_run")
     if record is not None:
         return record
-    quick_config = TrainingConfig(preset=models.RECOMMENDED_PRESET)
+    quick_config = quick_train_config()
     title = models.PRESETS[quick_config.preset].title
     estimate = server.run_timing().estimate(quick_config, len(server.load_dataset_or_stop().x_train))
     st.info(f"There is no trained model yet to {purpose}. Train one first: the quick train uses the "

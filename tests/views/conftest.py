@@ -23,6 +23,9 @@ def app_environment(tiny_idx_dataset, tmp_path, monkeypatch) -> TinyIdxDataset:
     monkeypatch.setenv("FMNIST_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("FMNIST_ABANDON_AFTER_SECONDS", "60")  # a slow poll under load must not stop a run
     monkeypatch.delenv("FMNIST_MAX_CONCURRENT_TRAINING", raising=False)
+    # The quick train of the page tests trains the seed preset: seconds on the tiny data, and it learns
+    # the tiny classes (the recommended Minute CNN needs more than 400 images).
+    monkeypatch.setenv("FMNIST_QUICK_TRAIN_PRESET", "seed")
     st.cache_resource.clear()
     yield tiny_idx_dataset
     st.cache_resource.clear()

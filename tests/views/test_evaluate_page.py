@@ -39,7 +39,7 @@ def test_after_quick_train_it_shows_metrics_confusion_matrix_class_scores_and_a_
     assert not at.exception
     assert not any(info.value.startswith("There is no trained model") for info in at.info)
     record = session_runs(at)[-1]
-    assert record.config == TrainingConfig(preset=models.RECOMMENDED_PRESET)  # the quick train: the recommended run
+    assert record.config == TrainingConfig(preset="seed")  # the page tests' quick train (tests/views/conftest.py)
     metrics = {metric.label: metric.value for metric in at.metric}
     assert {"Validation accuracy", "Validation loss", "Test accuracy", "Test loss"} <= set(metrics)
     assert percent(metrics["Validation accuracy"]) > 0.5  # the tiny classes are learnable: chance is 0.1
@@ -79,3 +79,15 @@ def test_per_class_bars_show_recall_and_precision_only(new_session):
     quick_train(at, "evaluate")
     traces = plotly_figure(at, "class_scores")["data"]
     assert [trace["name"].split(" ")[0] for trace in traces] == ["recall", "precision"]
+
+
+def test_the_quick_train_is_the_recommended_preset_unless_the_server_names_another(monkeypatch):
+    from views import runs
+
+    monkeypatch.delenv("FMNIST_QUICK_TRAIN_PRESET", raising=False)
+    assert runs.quick_train_config() == TrainingConfig(preset=models.RECOMMENDED_PRESET)
+    assert runs.quick_train_config().uses_drawings
+    monkeypatch.setenv("FMNIST_QUICK_TRAIN_PRESET", "mlp")
+    assert runs.quick_train_config().preset == "mlp"
+    monkeypatch.setenv("FMNIST_QUICK_TRAIN_PRESET", "no-such-preset")
+    assert runs.quick_train_config().preset == models.RECOMMENDED_PRESET

@@ -164,7 +164,7 @@ def test_settings_that_the_config_refuses_show_an_error_and_disable_start(new_se
 
 def test_train_settings_survive_a_visit_to_another_page_even_mid_run(new_session):
     at = new_session(TRAIN)
-    at.selectbox(key="train_preset").set_value("mlp")
+    at.selectbox(key="train_preset").set_value("mlp").run()  # a new preset first brings its own defaults
     at.number_input(key="train_seed").set_value(7)
     record = start_training(at, epochs=50)
     at.switch_page("views/explore.py").run()
