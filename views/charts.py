@@ -31,16 +31,16 @@ def history_figure(curves: list[tuple[str, list[int], list[float], str]], title:
     says so, because their numbers are not those of a full epoch.
     """
     figure = go.Figure()
-    if live_curve is not None and live_curve[1]:
-        name, positions, values = live_curve
-        figure.add_trace(go.Scatter(x=positions, y=values, name=name, mode="lines",
-                                    line={"width": 1.5, "color": "#90a4ae"},
-                                    hovertemplate="epoch %{x:.2f}<br>%{y:.4f}<extra>" + name + "</extra>"))
     for name, epochs, values, dash in curves:
         symbols = ["circle-open" if epoch in partial_epochs else "circle" for epoch in epochs]
         figure.add_trace(go.Scatter(x=epochs, y=values, name=name, mode="lines+markers",
                                     line={"dash": dash}, marker={"symbol": symbols, "size": 8},
                                     hovertemplate="epoch %{x}<br>%{y:.4f}<extra>" + name + "</extra>"))
+    if live_curve is not None and live_curve[1]:
+        name, positions, values = live_curve
+        figure.add_trace(go.Scatter(x=positions, y=values, name=name, mode="lines",
+                                    line={"width": 1.5, "color": "#90a4ae"},
+                                    hovertemplate="epoch %{x:.2f}<br>%{y:.4f}<extra>" + name + "</extra>"))
     for epoch in sorted(partial_epochs):
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"epoch {epoch}: stopped part-way",
                                     marker={"symbol": "circle-open", "size": 8, "color": "#555"}))

@@ -212,7 +212,7 @@ def set_number(page: Page, label: str | re.Pattern, value: int) -> None:
 def choose(page: Page, label: str, option: str | re.Pattern) -> None:
     """Pick an option of the selectbox with this label."""
     page.get_by_test_id("stSelectbox").filter(has_text=label).click()
-    page.get_by_role("option", name=option).click()
+    page.get_by_role("option", name=option, exact=isinstance(option, str)).click()  # "CNN", not "Minute CNN"
     expect(page.get_by_role("combobox", name=label, exact=True)).to_have_value(option)
     wait_for_app_run(page)
     expect_no_exception(page)

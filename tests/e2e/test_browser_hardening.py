@@ -211,7 +211,7 @@ def test_a_model_trained_in_one_session_is_invisible_in_another(app_server, new_
 
     expect(training_status(trainer)).to_contain_text("Training finished", timeout=180_000)
     go_to(trainer, "Evaluate", "Evaluate a model")
-    expect(trainer.get_by_test_id("stMetric").filter(has_text="Test accuracy")).to_contain_text(
+    expect(trainer.get_by_test_id("stMetric").filter(has_text="Test accuracy").first).to_contain_text(
         re.compile(r"\d\.\d\d%"), timeout=120_000)
     expect_no_exception(trainer)
 

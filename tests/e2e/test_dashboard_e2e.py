@@ -132,7 +132,7 @@ def evaluate(page: Page) -> None:
     """Evaluate: the accuracy metrics and the confusion-matrix heatmap with the class names."""
     go_to(page, "Evaluate", "Evaluate a model")
     for metric in ("Validation accuracy", "Test accuracy"):
-        expect(page.get_by_test_id("stMetric").filter(has_text=metric)).to_contain_text(
+        expect(page.get_by_test_id("stMetric").filter(has_text=metric).first).to_contain_text(
             re.compile(r"\d{1,3}\.\d\d%"), timeout=120_000)
     confusion = page.locator(".js-plotly-plot").filter(has=page.locator(".heatmaplayer"))
     expect(confusion).to_be_visible()

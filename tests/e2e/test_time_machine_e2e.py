@@ -23,7 +23,7 @@ def test_scrubbing_back_to_epoch_one_redraws_the_evaluation_and_the_animation_pl
     train_small_model(page, epochs=4, sample_limit=1000)
     go_to(page, "Evaluate", "Evaluate a model")
     main = page.get_by_test_id("stMain")
-    test_accuracy = main.get_by_test_id("stMetric").filter(has_text="Test accuracy")
+    test_accuracy = main.get_by_test_id("stMetric").filter(has_text="Test accuracy").first
     expect(test_accuracy).to_be_visible()
     final_accuracy = test_accuracy.inner_text()
     slider = main.get_by_role("slider", name=re.compile("^Epoch"))
