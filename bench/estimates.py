@@ -2,8 +2,9 @@
 
 Per preset, a few runs one after another; each line is JSON with the estimate the run started
 with (``learned_from``: how many earlier runs of the preset it had learned from), the actual
-seconds, and how the ETA behaved after the first epoch (largest relative error, largest ratio
-between a reading and the previous one counted down). Run it on a quiet machine.
+seconds, and how the ETA behaved after the first epoch (largest relative error while at least an
+epoch and 2 s were left, largest ratio between a reading and the previous one counted down).
+Run it on a quiet machine.
 """
 
 import json
@@ -16,7 +17,11 @@ PLAN = [
  ("seed", [dict(epochs=5), dict(epochs=50), dict(epochs=5, batch_size=512, loss="mean_squared_error", validation_fraction=0.5)]),
  ("mlp", [dict(epochs=3, sample_limit=5000), dict(epochs=10, sample_limit=5000), dict(epochs=3)]),
  ("cnn", [dict(epochs=2, sample_limit=3000), dict(epochs=3, sample_limit=5000)]),
+ ("minute-cnn", [dict(epochs=2, sample_limit=5000), dict(epochs=3, sample_limit=10000, drawings=False), dict()]),
 ]
+
+
+MIN_HORIZON_SECONDS = 2.0
 
 
 def main() -> None:
@@ -34,12 +39,17 @@ def measure(manager: jobs.JobManager, dataset: data.FashionMnist, config: Traini
     estimate = job.estimate
     started, cpu_started = time.monotonic(), time.process_time()
     readings = []  # (seconds since start, ETA, complete epochs)
-    while not job.wait(1.0):
+    while not job.wait(0.5):
         snapshot = job.snapshot()
         if snapshot.eta is not None:
             readings.append((time.monotonic() - started, snapshot.eta, sum(r.complete for r in snapshot.epochs)))
     actual = time.monotonic() - started
-    errors = [abs(eta - (actual - at)) / max(actual - at, 0.5) for at, eta, done in readings if done >= 1]
+    steady = sorted(report.seconds for report in job.result.history[1:]) if job.result else []
+    horizon = max(steady[len(steady) // 2] if steady else 0.0, MIN_HORIZON_SECONDS)
+    # After the first epoch, while at least one more epoch (and MIN_HORIZON_SECONDS) of work is left:
+    # nearer the end a relative error says little.
+    errors = [abs(eta - (actual - at)) / (actual - at) for at, eta, done in readings
+              if done >= 1 and actual - at >= horizon]
     # A jump: how far a reading is from the previous one counted down by the time in between.
     counted_down = [(earlier - (then - before), later) for (before, earlier, _), (then, later, _)
                     in zip(readings, readings[1:], strict=False)]

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from fmnist import timing
+from fmnist import timing, training
 from fmnist.data import FashionMnist
 from fmnist.training import EpochReport, TrainingConfig, TrainingPoint, TrainingResult, train
 
@@ -165,8 +165,8 @@ class TrainingJob:
                  owner_connected: Callable[[], bool] | None = None) -> None:
         self.job_id = next(self._ids)
         self.config = config
-        self.estimate = manager.timings.estimate(config, len(dataset.x_train))
         self._training_images = len(dataset.x_train)
+        self.estimate = manager.timings.estimate(config, self._training_images, self._needs_compiling())
         self._owner_connected = owner_connected
         self._owner_gone_since: float | None = None
         self._abandoned = False
@@ -183,6 +183,10 @@ class TrainingJob:
         self._current_epoch = 0
         self._epoch_fraction = 0.0
         self._epoch_started = time.monotonic()
+        self._phases: list[timing.EpochPhases] = []
+        self._first_group: tuple[float, float] | None = None  # (time, fraction) of the epoch's first report
+        self._steps_done_at: float | None = None
+        self._pace_seconds: float | None = None
         self._error = ""
         self._last_heartbeat = time.monotonic()
         self.result: TrainingResult | None = None
@@ -207,20 +211,25 @@ class TrainingJob:
     def done(self) -> bool:
         return self._done.is_set()
 
+    def _needs_compiling(self) -> bool:
+        training_samples, _ = timing.split_sizes(self.config, self._training_images)
+        return training.needs_compiling(self.config, training_samples)
+
     def remaining_seconds(self) -> float:
         """Expected seconds until this job ends: its estimate while queued, its ETA while running."""
+        now = time.monotonic()
         with self._lock:
-            status, epochs = self._status, list(self._epochs)
-            current, fraction = self._current_epoch, self._epoch_fraction
-            in_epoch = time.monotonic() - self._epoch_started
-        if status is JobStatus.QUEUED:
+            status, current = self._status, self._current_epoch
+            progress = timing.RunProgress(
+                total_epochs=self.config.epochs, phases=tuple(self._phases), current_epoch=current,
+                fraction=self._epoch_fraction, seconds_in_epoch=now - self._epoch_started,
+                pace_seconds=self._pace_seconds,
+                validating_for=None if self._steps_done_at is None else now - self._steps_done_at)
+        if status is JobStatus.QUEUED or (status.is_active and current == 0):
             return self.estimate.total_seconds
         if not status.is_active:
             return 0.0
-        if current == 0:
-            return self.estimate.total_seconds
-        return timing.remaining_seconds(self.config.epochs, epochs, current, fraction, in_epoch,
-                                        self.estimate.epoch_seconds)
+        return timing.remaining_seconds(progress, self.estimate)
 
     def snapshot(self) -> JobSnapshot:
         queue_position = self._manager.queue_position(self)  # before our lock: the manager's lock comes first
@@ -271,20 +280,38 @@ class TrainingJob:
         return False
 
     def _on_epoch(self, report: EpochReport) -> None:
+        now = time.monotonic()
         with self._lock:
             self._epochs.append(report)
             self._epoch_fraction = 1.0
+            steps_done_at = self._steps_done_at if self._steps_done_at is not None else now
+            self._phases.append(timing.EpochPhases(training_seconds=steps_done_at - self._epoch_started,
+                                                   validation_seconds=now - steps_done_at))
+            self._steps_done_at = None
 
     def _on_point(self, point: TrainingPoint) -> None:
         with self._lock:
             self._points.append(point)
 
     def _on_batch(self, epoch: int, fraction: float) -> None:
+        """Also times the epoch's phases: its steps' pace after the first step group (which carries
+        any tracing), and when the steps are done and validation begins."""
+        now = time.monotonic()
         with self._lock:
             if epoch != self._current_epoch:
-                self._epoch_started = time.monotonic()
+                self._epoch_started = now
+                self._first_group = None
+                self._steps_done_at = None
             self._current_epoch = epoch
             self._epoch_fraction = fraction
+            if fraction > 0 and self._first_group is None:
+                self._first_group = (now, fraction)
+            elif self._first_group is not None:
+                first_time, first_fraction = self._first_group
+                if fraction - first_fraction >= timing.RELIABLE_PACE_FRACTION:
+                    self._pace_seconds = (now - first_time) / (fraction - first_fraction)
+            if fraction >= 1.0:
+                self._steps_done_at = now
 
     def _run(self) -> None:
         name_os_thread(f"fmnist-train-{self.job_id}")
@@ -298,11 +325,13 @@ class TrainingJob:
                     self._status = JobStatus.RUNNING
                     self._epoch_started = time.monotonic()
                 run_started = time.monotonic()
+                compiled = self._needs_compiling()
                 result = train(self.config, self._dataset, on_epoch=self._on_epoch,
                                on_batch=self._on_batch, should_stop=self._should_stop, on_point=self._on_point)
                 self.result = result
                 self._manager.timings.record(self.config, self._training_images, result.history,
-                                             time.monotonic() - run_started)
+                                             time.monotonic() - run_started, phases=self._phases,
+                                             compiled=compiled)
                 with self._lock:
                     self._status = JobStatus.STOPPED if result.stopped_early else JobStatus.FINISHED
             finally:

@@ -1,11 +1,17 @@
 """How long a run will take on this server: estimates per preset, learned from the runs it has done.
 
-The estimate starts from a cost model per preset (per training sample, per step, per
-validation sample, plus a one-off set-up: building, compiling and tracing the first epoch).
-Every run that ends on this server corrects it: each preset keeps how much slower or faster
-its epochs really were than the model said, and how long its set-up really took. The ETA of a
-running job uses the same expectation until the run's own epochs say better, and never jumps
-by more than ``MAX_ETA_STEP`` between two readings.
+The estimate starts from a cost model per preset: seconds per training sample and per step,
+per validation sample, a one-off set-up (building the model, loading its weights and data, and
+what follows the last epoch), and the tracing and compiling of an engine this server has not
+built yet. Every run that ends here corrects it: each preset (with or without drawings) keeps
+how much slower or faster its training steps and its validation really were than the model
+said, and how long its set-up really took, with a compiled engine and without one.
+
+The ETA of a running job prices what is left of it from the run's own pace: the seconds its
+training steps take (measured within the current epoch, after the first step group, whose
+tracing would distort it), and the seconds its validation takes (measured by the epochs done).
+Until the run has measured a part, that part comes from the estimate. A reading never jumps by
+more than ``MAX_ETA_STEP`` from the previous one.
 """
 
 from __future__ import annotations
@@ -21,28 +27,40 @@ LEARNING_WEIGHT = 0.5
 """How much one measured run moves a preset's correction (an exponential moving average)."""
 MAX_ETA_STEP = 1.5
 """An ETA reading is at most this factor away from the previous one (counted down by the time between)."""
+RELIABLE_PACE_FRACTION = 0.15
+"""The share of an epoch's steps after which the epoch's own pace is trusted over the estimate."""
+RECENT_EPOCHS = 3
+"""How many of a run's latest epochs price its ETA (fewer follow a changing load faster, but noisier)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class CostModel:
-    """Seconds per epoch = training samples x ``per_sample`` + steps x ``per_step`` + validation samples x
-    ``per_validation_sample`` + ``per_epoch``; a run adds ``setup`` once (model, compile, first trace)."""
+    """Seconds of an epoch's training steps = samples x ``per_sample`` + steps x ``per_step`` (x
+    ``drawing_factor`` with drawings on); of its validation = validation samples x
+    ``per_validation_sample`` + ``per_epoch``. A run adds ``setup`` once, and ``compile`` when the
+    server has no compiled engine for its settings yet."""
 
     per_sample: float
     per_step: float
     per_validation_sample: float
     per_epoch: float
     setup: float
+    compile: float
+    drawing_factor: float = 1.0
 
 
 COST_MODELS: dict[str, CostModel] = {
-    # Measured on the 2-core CI machine with the fast engine, on a quiet machine.
-    "seed": CostModel(per_sample=3.0e-6, per_step=4.0e-6, per_validation_sample=2.0e-6, per_epoch=0.05, setup=2.0),
-    "mlp": CostModel(per_sample=3.5e-5, per_step=2.0e-5, per_validation_sample=1.2e-5, per_epoch=0.08, setup=2.0),
-    "cnn": CostModel(per_sample=6.0e-4, per_step=2.0e-4, per_validation_sample=1.5e-4, per_epoch=0.1, setup=3.0),
+    # Measured on this 2-core machine with the fast engine, on a quiet machine (bench/estimates.py).
+    "seed": CostModel(per_sample=3.0e-6, per_step=4.0e-6, per_validation_sample=2.0e-6, per_epoch=0.05,
+                      setup=0.4, compile=1.8),
+    "mlp": CostModel(per_sample=3.5e-5, per_step=2.0e-5, per_validation_sample=1.2e-5, per_epoch=0.08,
+                     setup=0.4, compile=1.5),
+    "cnn": CostModel(per_sample=6.0e-4, per_step=2.0e-4, per_validation_sample=1.5e-4, per_epoch=0.1,
+                     setup=0.6, compile=1.5),
+    "minute-cnn": CostModel(per_sample=9.0e-5, per_step=2.0e-4, per_validation_sample=6.0e-5, per_epoch=0.1,
+                            setup=0.8, compile=2.5, drawing_factor=1.3),
 }
-DEFAULT_COST_MODEL = CostModel(per_sample=6.0e-4, per_step=2.0e-4, per_validation_sample=1.5e-4, per_epoch=0.1,
-                               setup=3.0)
+DEFAULT_COST_MODEL = COST_MODELS["cnn"]
 """For a preset without a cost model of its own (a new one): priced like a CNN until it has run here."""
 
 
@@ -57,11 +75,18 @@ def split_sizes(config: TrainingConfig, training_images: int) -> tuple[int, int]
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
-    epoch_seconds: float
+    training_seconds: float
+    """Per epoch: the training steps."""
+    validation_seconds: float
+    """Per epoch: validating after the steps."""
     setup_seconds: float
     epochs: int
     measured_runs: int
     """How many runs of this preset on this server the estimate has learned from."""
+
+    @property
+    def epoch_seconds(self) -> float:
+        return self.training_seconds + self.validation_seconds
 
     @property
     def total_seconds(self) -> float:
@@ -75,11 +100,25 @@ class Estimate:
         return f", from {self.measured_runs} {runs} of this preset on this server"
 
 
+@dataclasses.dataclass(frozen=True)
+class EpochPhases:
+    """Where one epoch's seconds went, as the job saw them: its training steps, then validation."""
+
+    training_seconds: float
+    validation_seconds: float
+
+
 @dataclasses.dataclass
 class _Learned:
-    epoch_factor: float = 1.0
-    setup_seconds: float | None = None
+    training_factor: float = 1.0
+    validation_factor: float = 1.0
+    setup_seconds: dict[bool, float] = dataclasses.field(default_factory=dict)
+    """By whether the run had to compile its engine."""
     runs: int = 0
+
+
+def _moved(old: float | None, new: float, first: bool) -> float:
+    return new if first or old is None else old + LEARNING_WEIGHT * (new - old)
 
 
 class RunTimings:
@@ -87,68 +126,114 @@ class RunTimings:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._learned: dict[str, _Learned] = {}
+        self._learned: dict[tuple[str, bool], _Learned] = {}
 
     @staticmethod
-    def modelled_epoch_seconds(config: TrainingConfig, training_images: int) -> float:
+    def modelled_phases(config: TrainingConfig, training_images: int) -> tuple[float, float]:
+        """(training steps, validation) seconds of one epoch, by the cost model alone."""
         training, validation = split_sizes(config, training_images)
         cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
         steps = -(-training // config.batch_size)
         engine = 1.0 if config.fast else 6.0
-        return (engine * (training * cost.per_sample + steps * cost.per_step)
-                + validation * cost.per_validation_sample + cost.per_epoch)
+        drawings = cost.drawing_factor if config.uses_drawings else 1.0
+        return (engine * drawings * (training * cost.per_sample + steps * cost.per_step),
+                validation * cost.per_validation_sample + cost.per_epoch)
 
-    def estimate(self, config: TrainingConfig, training_images: int) -> Estimate:
-        """The expected duration of a run of ``config`` on ``training_images`` images."""
+    @classmethod
+    def modelled_epoch_seconds(cls, config: TrainingConfig, training_images: int) -> float:
+        return sum(cls.modelled_phases(config, training_images))
+
+    def estimate(self, config: TrainingConfig, training_images: int, needs_compiling: bool = False) -> Estimate:
+        """The expected duration of a run of ``config`` on ``training_images`` images; ``needs_compiling``
+        when the server has no compiled engine for its settings (see ``training.needs_compiling``)."""
         with self._lock:
-            learned = dataclasses.replace(self._learned.get(config.preset, _Learned()))
+            learned = self._learned.get((config.preset, config.uses_drawings))
+            learned = dataclasses.replace(learned, setup_seconds=dict(learned.setup_seconds)) if learned else _Learned()
         cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
-        setup = cost.setup if learned.setup_seconds is None else learned.setup_seconds
-        return Estimate(epoch_seconds=self.modelled_epoch_seconds(config, training_images) * learned.epoch_factor,
+        setup = learned.setup_seconds.get(needs_compiling)
+        if setup is None:
+            setup = cost.setup + (cost.compile if needs_compiling else 0.0)
+            other = learned.setup_seconds.get(not needs_compiling)
+            if other is not None:  # measured here the other way: shifted by the modelled compile time
+                setup = max(cost.setup, other + (cost.compile if needs_compiling else -cost.compile))
+        modelled_training, modelled_validation = self.modelled_phases(config, training_images)
+        return Estimate(training_seconds=modelled_training * learned.training_factor,
+                        validation_seconds=modelled_validation * learned.validation_factor,
                         setup_seconds=setup, epochs=config.epochs, measured_runs=learned.runs)
 
     def record(self, config: TrainingConfig, training_images: int, reports: Sequence[EpochReport],
-               run_seconds: float) -> None:
-        """Learn from a run that ended: its epochs' seconds and the whole run's seconds."""
-        complete = [report.seconds for report in reports if report.complete]
+               run_seconds: float, phases: Sequence[EpochPhases] = (), compiled: bool = False) -> None:
+        """Learn from a run that ended: its epochs' seconds (split into ``phases`` when the job saw
+        them), the whole run's seconds, and whether it had to compile its engine."""
+        complete = [index for index, report in enumerate(reports) if report.complete]
         if not complete:
             return
         steady = complete[1:] or complete  # the first epoch carries the one-off tracing
-        observed_epoch = statistics.median(steady)
-        factor = observed_epoch / max(self.modelled_epoch_seconds(config, training_images), 1e-9)
-        setup = max(0.0, run_seconds - observed_epoch * len(reports)) if len(complete) >= 2 else None
+        modelled_training, modelled_validation = self.modelled_phases(config, training_images)
+        if len(phases) == len(reports):
+            training_factor = statistics.median(phases[i].training_seconds for i in steady) / max(modelled_training, 1e-9)
+            validation_factor = statistics.median(
+                phases[i].validation_seconds for i in steady) / max(modelled_validation, 1e-9)
+        else:
+            training_factor = validation_factor = statistics.median(
+                reports[i].seconds for i in steady) / max(modelled_training + modelled_validation, 1e-9)
+        steady_epoch = statistics.median(reports[i].seconds for i in steady)
+        # Set-up: everything outside the epochs, plus what the first epoch took beyond a steady one.
+        setup = (max(0.0, run_seconds - sum(report.seconds for report in reports))
+                 + max(0.0, reports[0].seconds - steady_epoch)) if len(complete) >= 2 else None
         with self._lock:
-            learned = self._learned.setdefault(config.preset, _Learned())
-            if learned.runs == 0:
-                learned.epoch_factor = factor
-            else:
-                learned.epoch_factor += LEARNING_WEIGHT * (factor - learned.epoch_factor)
+            learned = self._learned.setdefault((config.preset, config.uses_drawings), _Learned())
+            first = learned.runs == 0
+            learned.training_factor = _moved(learned.training_factor, training_factor, first)
+            learned.validation_factor = _moved(learned.validation_factor, validation_factor, first)
             if setup is not None:
-                learned.setup_seconds = setup if learned.setup_seconds is None else (
-                    learned.setup_seconds + LEARNING_WEIGHT * (setup - learned.setup_seconds))
+                learned.setup_seconds[compiled] = _moved(learned.setup_seconds.get(compiled), setup, False)
             learned.runs += 1
 
 
-def remaining_seconds(total_epochs: int, reports: Sequence[EpochReport], current_epoch: int, fraction: float,
-                      seconds_in_epoch: float, expected_epoch_seconds: float) -> float:
-    """Seconds left in a running job, from its own epochs once it has them, else from the expectation.
+@dataclasses.dataclass(frozen=True)
+class RunProgress:
+    """What a running job knows about itself, for its ETA."""
 
-    ``fraction`` is the share of the current epoch's training steps done; after 1.0 the epoch
-    still validates, which the per-epoch seconds (measured end to end) include.
+    total_epochs: int
+    phases: Sequence[EpochPhases]
+    """One per epoch done."""
+    current_epoch: int
+    """1-based; 0 before the first epoch starts."""
+    fraction: float
+    """Share of the current epoch's training steps done."""
+    seconds_in_epoch: float
+    pace_seconds: float | None = None
+    """Seconds an epoch's training steps take at the run's latest reliable pace (measured after an
+    epoch's first step group, in the current epoch or else the one before)."""
+    validating_for: float | None = None
+    """Seconds the current epoch has been validating, once its steps are done."""
+
+
+def remaining_seconds(progress: RunProgress, expected: Estimate) -> float:
+    """Seconds left in a running job: the rest of the current epoch, then the epochs after it.
+
+    Training steps are priced by the run's own recent evidence, the median of its latest reliable
+    pace and its last ``RECENT_EPOCHS`` epochs after the first (which carries tracing), and by
+    the estimate until it has any; validation by the mean of those epochs (or the first one).
     """
-    complete = [report.seconds for report in reports if report.complete]
-    steady = complete[1:]
-    if steady:
-        epoch_seconds = statistics.fmean(steady[-3:])
-    elif current_epoch >= 2 and fraction >= 0.3:
-        # The pace of this epoch's steps, with validation priced as the expectation says.
-        epoch_seconds = 0.5 * expected_epoch_seconds + 0.5 * seconds_in_epoch / fraction
-    else:
-        epoch_seconds = expected_epoch_seconds
-    in_current = current_epoch > len(reports)
-    remaining_now = max(epoch_seconds - seconds_in_epoch, 0.05 * epoch_seconds) if in_current else 0.0
-    later = max(0, total_epochs - max(current_epoch, len(reports)))
-    return remaining_now + later * epoch_seconds
+    done = list(progress.phases)
+    recent = done[1:][-RECENT_EPOCHS:]
+    training_evidence = [phase.training_seconds for phase in recent]
+    if progress.pace_seconds is not None:
+        training_evidence.append(progress.pace_seconds)
+    training = statistics.median(training_evidence) if training_evidence else expected.training_seconds
+    validation_evidence = [phase.validation_seconds for phase in (recent or done[-1:])]
+    validation = statistics.fmean(validation_evidence) if validation_evidence else expected.validation_seconds
+    in_current = progress.current_epoch > len(done)
+    remaining_now = 0.0
+    if in_current:
+        if progress.validating_for is not None:
+            remaining_now = max(validation - progress.validating_for, 0.1 * validation)
+        else:
+            remaining_now = max(training * (1 - progress.fraction), 0.0) + validation
+    later = max(0, progress.total_epochs - max(progress.current_epoch, len(done)))
+    return remaining_now + later * (training + validation)
 
 
 class EtaSmoother:

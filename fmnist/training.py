@@ -269,7 +269,8 @@ def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: Bat
         def on_train_batch_end(self, batch, logs=None):
             self.steps_done += group_sizes[batch] if group_sizes else 1
             now = time.perf_counter()
-            if on_batch and now - self.last_batch_report >= batch_interval_seconds:
+            steps_done = self.steps_done >= steps_per_epoch  # always said: validation starts now
+            if on_batch and (steps_done or now - self.last_batch_report >= batch_interval_seconds):
                 self.last_batch_report = now
                 on_batch(self.current_epoch, min(1.0, self.steps_done / max(steps_per_epoch, 1)))
             if on_point and logs and "loss" in logs and (
@@ -483,6 +484,16 @@ def _slot_key(config: TrainingConfig, total_steps: int) -> tuple:
     schedule = (config.schedule,) if config.schedule == "constant" else (config.schedule, total_steps)
     return (models.get_preset(config.preset), config.optimizer, config.effective_learning_rate, config.loss,
             config.uses_drawings, *schedule)
+
+
+def needs_compiling(config: TrainingConfig, training_samples: int) -> bool:
+    """Whether a run of ``config`` on ``training_samples`` images would trace and compile a new engine
+    (no idle slot for its settings yet), which its first epoch then pays for."""
+    if not config.fast:
+        return True
+    key = _slot_key(config, math.ceil(training_samples / config.batch_size) * config.epochs)
+    with _SLOT_LOCK:
+        return all(slot_key != key for slot_key, _ in _IDLE_SLOTS)
 
 
 @contextlib.contextmanager

@@ -302,6 +302,19 @@ def test_on_point_is_throttled_but_always_reports_the_end_of_an_epoch():
     assert [point.fraction for point in points] == [0.01, 1.0]
 
 
+def test_on_batch_is_throttled_but_always_says_when_an_epochs_steps_are_done():
+    """The job times validation from that moment, so the ETA knows how long validation takes."""
+    calls: list[tuple[int, float]] = []
+    callback = training.make_reporting_callback(on_batch=lambda epoch, fraction: calls.append((epoch, fraction)),
+                                                steps_per_epoch=50, batch_interval_seconds=3600)
+    callback.on_train_begin()
+    for epoch in range(2):
+        callback.on_epoch_begin(epoch)
+        for step in range(50):
+            callback.on_train_batch_end(step, {"loss": 1.0})
+    assert calls == [(1, 0.0), (1, 0.02), (1, 1.0), (2, 0.0), (2, 1.0)]
+
+
 def test_train_sends_points_from_a_real_run(tiny_dataset):
     points: list[training.TrainingPoint] = []
     result = training.train(training.TrainingConfig(epochs=2), tiny_dataset, on_point=points.append)
