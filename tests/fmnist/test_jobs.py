@@ -320,10 +320,10 @@ def quick_estimates(manager: jobs.JobManager, seconds_by_epochs: dict[int, float
     """Let the test say how long each run is expected to take, by its number of epochs."""
     real = manager.timings.estimate
 
-    def estimate(config, training_images):
-        value = real(config, training_images)
+    def estimate(config, training_images, needs_compiling=False):
+        value = real(config, training_images, needs_compiling)
         per_epoch = (seconds_by_epochs[config.epochs] - value.setup_seconds) / config.epochs
-        return dataclasses.replace(value, epoch_seconds=per_epoch)
+        return dataclasses.replace(value, training_seconds=per_epoch, validation_seconds=0.0)
 
     manager.timings.estimate = estimate
 
