@@ -16,16 +16,23 @@ class Target:
     key: str
     relation: str
     bound: float
+    bound_when: tuple[str, float] | None = None
+    """(flag key, bound): the bound instead when the run's flag key is true (a target with an option on)."""
 
-    def met(self, value: object) -> bool:
+    def bound_for(self, metrics: dict[str, object] | None = None) -> float:
+        if self.bound_when and metrics and metrics.get(self.bound_when[0]) is True:
+            return self.bound_when[1]
+        return self.bound
+
+    def met(self, value: object, metrics: dict[str, object] | None = None) -> bool:
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
             return False
         comparisons: dict[str, Callable[[float, float], bool]] = {
             ">=": operator.ge, "<=": operator.le, "==": operator.eq}
-        return comparisons[self.relation](float(value), self.bound)
+        return comparisons[self.relation](float(value), self.bound_for(metrics))
 
-    def describe(self) -> str:
-        return f"{self.relation} {self.bound:g}"
+    def describe(self, metrics: dict[str, object] | None = None) -> str:
+        return f"{self.relation} {self.bound_for(metrics):g}"
 
 
 TARGETS: tuple[Target, ...] = (
@@ -44,7 +51,10 @@ TARGETS: tuple[Target, ...] = (
     Target("load_sessions_completed", "==", 10),
     Target("eleventh_visitor_first_page_s", "<=", 5),
     Target("strong_model_test_accuracy", ">=", 0.92),
-    Target("strong_model_seconds", "<=", 60),
+    # At the preset's defaults; with its drawing option on, the issue allows 75 s.
+    Target("strong_model_seconds", "<=", 60, bound_when=("strong_model_drawings", 75)),
+    Target("strong_model_seconds_without_drawings", "<=", 60),
+    Target("strong_model_test_accuracy_without_drawings", ">=", 0.92),
     Target("drawing_outline_accuracy", ">=", 0.80),
     Target("drawing_filled_accuracy", ">=", 0.80),
 )
@@ -191,7 +201,8 @@ def evaluate_targets(metrics: dict[str, object], errors: dict[str, str]) -> dict
     targets: dict[str, dict[str, object]] = {}
     for target in TARGETS:
         value = metrics.get(target.key)
-        entry: dict[str, object] = {"target": target.describe(), "met": target.met(value), "value": value}
+        entry: dict[str, object] = {"target": target.describe(metrics), "met": target.met(value, metrics),
+                                    "value": value}
         if target.key in errors:
             entry["error"] = errors[target.key]
         targets[target.key] = entry
@@ -247,7 +258,8 @@ def format_table(summary: dict[str, object], group_keys: dict[str, list[str]]) -
                 value_text = _format_value(value)
             target_text = ""
             if target is not None:
-                target_text = f"{target.describe():>9}  {'met' if target.met(value) else 'MISSED'}"
+                met = target.met(value, summary)
+                target_text = f"{target.describe(summary):>9}  {'met' if met else 'MISSED'}"
             lines.append(f"  {label_for(key):<{label_width}}  {value_text:>12}  {target_text}")
         for message in sorted(reported_errors):
             lines.append(f"  error: {message}")
