@@ -85,7 +85,7 @@ class PresetPlan:
 def plans(settings: Settings) -> list[PresetPlan]:
     """Quick: seed on the full split and cnn on 5,000 images. Full: seed, mlp and cnn on the full split."""
     if settings.quick:
-        return [PresetPlan("seed", epochs=3, sample_limit=None, rounds=2),
+        return [PresetPlan("seed", epochs=2, sample_limit=None, rounds=2),
                 PresetPlan("cnn", epochs=2, sample_limit=5000, rounds=1)]
     return [PresetPlan("seed", epochs=3, sample_limit=None, rounds=3),
             PresetPlan("mlp", epochs=3, sample_limit=None, rounds=2),
