@@ -166,7 +166,7 @@ class TrainingJob:
         self.job_id = next(self._ids)
         self.config = config
         self._training_images = len(dataset.x_train)
-        self.estimate = manager.timings.estimate(config, self._training_images, self._needs_compiling())
+        self.estimate = manager.timings.estimate(config, self._training_images)
         self._owner_connected = owner_connected
         self._owner_gone_since: float | None = None
         self._abandoned = False

@@ -21,6 +21,7 @@ import statistics
 import threading
 from collections.abc import Sequence
 
+from fmnist import training
 from fmnist.training import EpochReport, TrainingConfig
 
 LEARNING_WEIGHT = 0.5
@@ -143,9 +144,11 @@ class RunTimings:
     def modelled_epoch_seconds(cls, config: TrainingConfig, training_images: int) -> float:
         return sum(cls.modelled_phases(config, training_images))
 
-    def estimate(self, config: TrainingConfig, training_images: int, needs_compiling: bool = False) -> Estimate:
+    def estimate(self, config: TrainingConfig, training_images: int, needs_compiling: bool | None = None) -> Estimate:
         """The expected duration of a run of ``config`` on ``training_images`` images; ``needs_compiling``
-        when the server has no compiled engine for its settings (see ``training.needs_compiling``)."""
+        when the server has no compiled engine for its settings (by default: asked of the engine)."""
+        if needs_compiling is None:
+            needs_compiling = training.needs_compiling(config, split_sizes(config, training_images)[0])
         with self._lock:
             learned = self._learned.get((config.preset, config.uses_drawings))
             learned = dataclasses.replace(learned, setup_seconds=dict(learned.setup_seconds)) if learned else _Learned()

@@ -665,6 +665,9 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     ``config.seed`` alone, so runs that train at the same time do not change each other's numbers.
     """
     started = time.perf_counter()
+    if tuple(dataset.x_train.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"The training images must be {IMAGE_SIZE}×{IMAGE_SIZE} pixels, "
+                         f"not {'×'.join(map(str, dataset.x_train.shape[1:]))}.")
     split = split_training_data(config, dataset.y_train)
     train_images = dataset.x_train[split.train_indices]
     train_labels = dataset.y_train[split.train_indices]

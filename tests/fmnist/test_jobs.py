@@ -207,7 +207,7 @@ def test_a_failing_job_reports_its_error_and_frees_its_slot(tiny_dataset):
     finish(failing, healthy)
     snapshot = failing.snapshot()
     assert snapshot.status is jobs.JobStatus.FAILED
-    assert "reshape" in snapshot.error
+    assert snapshot.error == "The training images must be 28×28 pixels, not 20×20."
     assert failing.result is None
     assert healthy.snapshot().status is jobs.JobStatus.FINISHED
     assert manager.counts() == (0, 0)

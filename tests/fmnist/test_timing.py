@@ -25,7 +25,7 @@ def test_a_recorded_run_corrects_the_estimate_of_its_preset_for_other_settings_t
     epoch = 3 * timings.modelled_epoch_seconds(measured, IMAGES)
     timings.record(measured, IMAGES, reports([epoch + 2.0, epoch, epoch, epoch]), run_seconds=4 + 4 * epoch)
 
-    after = timings.estimate(measured, IMAGES)
+    after = timings.estimate(measured, IMAGES, needs_compiling=False)  # as the recorded run
     assert after.measured_runs == 1
     assert after.total_seconds == pytest.approx(4 + 4 * epoch, rel=0.01)
     other = TrainingConfig(preset="mlp", epochs=10, batch_size=128)
@@ -91,7 +91,7 @@ def test_training_steps_and_validation_are_learned_apart():
                    run_seconds=3 * (steps + validation) + 1.5,
                    phases=phases((steps + 0.8, validation + 0.2), (steps, validation), (steps, validation)))
     full = TrainingConfig(preset="cnn", epochs=3)
-    learned = timings.estimate(full, IMAGES)
+    learned = timings.estimate(full, IMAGES, needs_compiling=False)
     full_steps, full_validation = timings.modelled_phases(full, IMAGES)
     assert learned.training_seconds == pytest.approx(full_steps)
     assert learned.validation_seconds == pytest.approx(2 * full_validation)
@@ -101,17 +101,18 @@ def test_training_steps_and_validation_are_learned_apart():
 def test_a_run_that_must_compile_its_engine_is_expected_to_take_longer():
     timings = timing.RunTimings()
     config = TrainingConfig(preset="seed", loss="mean_squared_error", batch_size=512)
-    cold, warm = timings.estimate(config, IMAGES, needs_compiling=True), timings.estimate(config, IMAGES)
+    cold, warm = timings.estimate(config, IMAGES, needs_compiling=True), timings.estimate(config, IMAGES, False)
+    assert timings.estimate(config, IMAGES) == cold, "no engine was compiled for these settings in this process"
     assert cold.setup_seconds - warm.setup_seconds == pytest.approx(timing.COST_MODELS["seed"].compile)
     # Measured here: a warm run's set-up of 0.3 s; a compiling run is priced from it, then learned.
     epoch = timings.modelled_epoch_seconds(config, IMAGES)
     timings.record(config, IMAGES, reports([epoch] * 3), run_seconds=3 * epoch + 0.3)
-    assert timings.estimate(config, IMAGES).setup_seconds == pytest.approx(0.3)
+    assert timings.estimate(config, IMAGES, False).setup_seconds == pytest.approx(0.3)
     assert timings.estimate(config, IMAGES, needs_compiling=True).setup_seconds == pytest.approx(
         0.3 + timing.COST_MODELS["seed"].compile)
     timings.record(config, IMAGES, reports([epoch + 2.5] + [epoch] * 2), run_seconds=3 * epoch + 2.8, compiled=True)
     assert timings.estimate(config, IMAGES, needs_compiling=True).setup_seconds == pytest.approx(2.8)
-    assert timings.estimate(config, IMAGES).setup_seconds == pytest.approx(0.3)
+    assert timings.estimate(config, IMAGES, False).setup_seconds == pytest.approx(0.3)
 
 
 def test_drawings_keep_their_own_corrections():
