@@ -119,7 +119,8 @@ def choose_run(label: str, key: str, candidates: list[RunRecord] | None = None,
     ids = list(by_id)
     preferred = st.session_state.get("selected_run_id") if default is None else default
     index = ids.index(preferred) if preferred in ids else 0
-    chosen = by_id[st.selectbox(label, ids, index=index, format_func=lambda run_id: by_id[run_id].label, key=key)]
+    shown = {run_id: record.label for run_id, record in by_id.items()}  # in the visitor's language, now
+    chosen = by_id[st.selectbox(label, ids, index=index, format_func=shown.__getitem__, key=key)]
     if default is None:
         st.session_state["selected_run_id"] = chosen.run_id
     return chosen

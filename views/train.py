@@ -110,7 +110,7 @@ def read_settings() -> TrainingConfig | None:
         choices.restore("train_preset", DEFAULTS.preset)
         preset = choices.keep("train_preset", st.selectbox(
             _("Model preset"), list(models.PRESETS), key="train_preset", on_change=apply_preset_defaults,
-            format_func=labels.preset_title))
+            format_func={name: labels.preset_title(name) for name in models.PRESETS}.__getitem__))
         st.caption(labels.preset_description(preset))
         if server.tensorflow_warmup().ready.is_set():
             count = parameter_count(preset)
@@ -118,7 +118,8 @@ def read_settings() -> TrainingConfig | None:
                 count=format_number(count)))
         choices.restore("train_loss", DEFAULTS.loss)
         loss = choices.keep("train_loss", st.selectbox(
-            _("Loss"), list(models.LOSSES), format_func=labels.short_loss, key="train_loss",
+            _("Loss"), list(models.LOSSES), key="train_loss",
+            format_func={name: labels.short_loss(name) for name in models.LOSSES}.__getitem__,
             help=_("Cross-entropy is the natural loss for classes; mean squared error shows why.")))
         st.caption(labels.loss_text(loss))
         epochs, problem = number_field(N_("Epochs"), "train_epochs", DEFAULTS.epochs, step=1)
@@ -137,7 +138,7 @@ def read_settings() -> TrainingConfig | None:
         choices.restore("train_schedule", DEFAULTS.schedule)
         schedule = choices.keep("train_schedule", st.selectbox(
             _("Learning-rate schedule"), list(models.SCHEDULES), key="train_schedule",
-            format_func=lambda name: labels.schedule_text(name).split(":")[0],
+            format_func={name: labels.schedule_text(name).split(":")[0] for name in models.SCHEDULES}.__getitem__,
             help=_("Constant keeps the rate; one-cycle warms it up, then lowers it along a cosine to the end.")))
     with right:
         choices.restore("train_batch_size", DEFAULTS.batch_size)
