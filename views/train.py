@@ -241,7 +241,8 @@ def run_script(record: runs.RunRecord) -> str:
     if "script" not in record.derived:
         from fmnist import codegen
 
-        record.derived["script"] = codegen.training_script(record.config, title=f"fmnist-studio {record.name}")
+        # The script is code, the same in every language (and kept once per run): its title stays English.
+        record.derived["script"] = codegen.training_script(record.config, title=f"fmnist-studio Run {record.run_id}")
     return record.derived["script"]
 
 
