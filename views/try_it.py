@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -29,8 +30,13 @@ IMAGE_ERROR_MESSAGES = (
        "background."),
     N_("The picture is empty: every pixel of it is transparent."),
 )
-"""The fixed messages of ``fmnist.preprocess.ImageError`` that an upload can get, marked for the catalogues.
-A message with numbers in it (too big, too large) is shown after a translated sentence, in English."""
+"""The fixed messages of ``fmnist.preprocess.ImageError`` that an upload can get, marked for the catalogues."""
+IMAGE_ERROR_TEMPLATES = (
+    N_("The file is too big ({size} MB); the limit is {limit} MB."),
+    N_("The picture is too large; the limit is {limit} megapixels."),
+    N_("The picture is too large ({width}×{height} pixels); the limit is {limit} megapixels."),
+)
+"""Its messages with numbers in them, as templates: the numbers are read back from the core's English."""
 
 
 def model_file_bytes(record: runs.RunRecord) -> bytes:
@@ -124,9 +130,13 @@ def render_canvas(record: runs.RunRecord) -> None:
 def image_error_text(error: ImageError) -> str:
     """Why a picture cannot be used, in the visitor's language (a message with numbers keeps them, in English)."""
     message = str(error)
-    translated = _(message)
-    if translated != message or message in IMAGE_ERROR_MESSAGES:
-        return translated
+    if message in IMAGE_ERROR_MESSAGES:
+        return _(message)
+    for template in IMAGE_ERROR_TEMPLATES:
+        pattern = re.sub(r"\\\{([a-z_]+)\\\}", r"(?P<\1>.+?)", re.escape(template))
+        match = re.fullmatch(pattern, message)
+        if match:
+            return _(template).format(**match.groupdict())
     return server.in_english_only(message, _("This picture cannot be used.") + " " + message)
 
 

@@ -189,3 +189,21 @@ def test_confused_pairs_and_estimate_bases_in_english_are_the_cores():
     for measured_runs in (0, 1, 3):
         estimate = timing.Estimate(epoch_seconds=1.0, setup_seconds=1.0, epochs=5, measured_runs=measured_runs)
         assert labels.estimate_basis(estimate) == estimate.basis_text
+
+
+@pytest.mark.parametrize("payload", [
+    trouser_png()[:120],  # cut short: a fixed message
+    trouser_png() + b"\x00" * (6 * 1024 * 1024),  # over 5 MB: a message with numbers in it
+    b"not a picture at all",
+])
+def test_an_upload_that_cannot_be_used_is_explained_in_korean(new_session, payload):
+    at = new_session()
+    at.query_params["lang"] = "ko"
+    at.switch_page("views/try_it.py").run()
+    quick_train(at, "try")
+    at.file_uploader(key="try_upload").set_value(("picture.png", payload, "image/png")).run()
+    assert not at.exception
+    [error] = [error.value for error in at.error]
+    name, why = error.split(": ", 1)
+    assert name == r"picture\.png"  # the file's name, as typed (escaped for Markdown)
+    assert not re.search(r"[A-Za-z]+ [A-Za-z]+", why), error  # no English words in the explanation
