@@ -7,18 +7,19 @@ follows the visitor's latest training run on every page. Each page lives in ``vi
 import streamlit as st
 
 from views import language, runs, server, status
+from views.language import _
 
 st.set_page_config(page_title="fmnist-studio", page_icon=":material/checkroom:", layout="wide")
 server.keep_keras_state_between_reruns()
 server.tensorflow_warmup()  # starts importing TensorFlow in the background, once per server
 
 pages = [
-    st.Page("views/explore.py", title="Explore", icon=":material/grid_view:", default=True),
-    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("views/evaluate.py", title="Evaluate", icon=":material/analytics:"),
-    st.Page("views/try_it.py", title="Try it", icon=":material/draw:"),
-    st.Page("views/inside.py", title="Look inside", icon=":material/visibility:"),
-    st.Page("views/game.py", title="Human vs model", icon=":material/sports_esports:"),
+    st.Page("views/explore.py", title=_("Explore"), icon=":material/grid_view:", default=True),
+    st.Page("views/train.py", title=_("Train"), icon=":material/model_training:"),
+    st.Page("views/evaluate.py", title=_("Evaluate"), icon=":material/analytics:"),
+    st.Page("views/try_it.py", title=_("Try it"), icon=":material/draw:"),
+    st.Page("views/inside.py", title=_("Look inside"), icon=":material/visibility:"),
+    st.Page("views/game.py", title=_("Human vs model"), icon=":material/sports_esports:"),
 ]
 page = st.navigation(pages)
 
@@ -28,13 +29,14 @@ def sidebar_training_status() -> None:
     """Keeps this visitor's job alive (heartbeat, for AppTest) and shows the latest run's state on every page."""
     snapshot = runs.heartbeat_active_jobs()
     if snapshot is not None:
-        st.caption(f"Run {runs.session_runs()[-1].run_id}: {status.status_text(snapshot)}")
+        st.caption(_("Run {number}: {status}").format(number=runs.session_runs()[-1].run_id,
+                                                      status=status.status_text(snapshot)))
         st.progress(status.progress_fraction(snapshot))
 
 
 with st.sidebar:
     language.language_selector()
-    st.caption("Fashion-MNIST, trained live with Keras.")
+    st.caption(_("Fashion-MNIST, trained live with Keras."))
     sidebar_training_status()
 runs.warn_before_leaving()
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from views.language import N_, _, format_number
+
 REFERENCE_LINES = (
-    (0.835, "human performance 0.835", "#7b1fa2"),
-    (0.842, "logistic regression 0.842", "#00897b"),
-    (0.851, "reference run 0.851", "#ef6c00"),
+    (0.835, N_("human performance {value}"), "#7b1fa2"),
+    (0.842, N_("logistic regression {value}"), "#00897b"),
+    (0.851, N_("reference run {value}"), "#ef6c00"),
 )
 
 
@@ -35,23 +37,24 @@ def history_figure(curves: list[tuple[str, list[int], list[float], str]], title:
         symbols = ["circle-open" if epoch in partial_epochs else "circle" for epoch in epochs]
         figure.add_trace(go.Scatter(x=epochs, y=values, name=name, mode="lines+markers",
                                     line={"dash": dash}, marker={"symbol": symbols, "size": 8},
-                                    hovertemplate="epoch %{x}<br>%{y:.4f}<extra>" + name + "</extra>"))
+                                    hovertemplate=_("epoch") + " %{x}<br>%{y:.4f}<extra>" + name + "</extra>"))
     if live_curve is not None and live_curve[1]:
         name, positions, values = live_curve
         figure.add_trace(go.Scatter(x=positions, y=values, name=name, mode="lines",
                                     line={"width": 1.5, "color": "#90a4ae"},
-                                    hovertemplate="epoch %{x:.2f}<br>%{y:.4f}<extra>" + name + "</extra>"))
+                                    hovertemplate=_("epoch") + " %{x:.2f}<br>%{y:.4f}<extra>" + name + "</extra>"))
     for epoch in sorted(partial_epochs):
-        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"epoch {epoch}: stopped part-way",
+        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_("epoch {epoch}: stopped part-way").format(epoch=epoch),
                                     marker={"symbol": "circle-open", "size": 8, "color": "#555"}))
     last_epoch = max([max(epochs) for _, epochs, _, _ in curves if epochs] or [1])
     if live_curve is not None and live_curve[1]:
         last_epoch = max(last_epoch, int(max(live_curve[1]) + 0.999))
     if reference_lines:
         for value, label, colour in REFERENCE_LINES:
-            figure.add_trace(go.Scatter(x=[0.5, last_epoch + 0.5], y=[value, value], name=label, mode="lines",
+            name = _(label).format(value=format_number(value, 3))
+            figure.add_trace(go.Scatter(x=[0.5, last_epoch + 0.5], y=[value, value], name=name, mode="lines",
                                         line={"dash": "dot", "color": colour, "width": 1.5}, hoverinfo="name"))
-    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title=y_title, height=height,
+    figure.update_layout(title=title, xaxis_title=_("epoch"), yaxis_title=y_title, height=height,
                          margin={"l": 10, "r": 10, "t": 40, "b": 10}, hovermode="x unified",
                          legend={"orientation": "h", "y": -0.25})
     step = epoch_tick_step(last_epoch)

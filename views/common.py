@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from views import language
+from views.language import _, format_percent
 
 LOW_CONFIDENCE = 0.5
 
@@ -21,7 +22,7 @@ def safe_file_name(name: str) -> str:
     """An upload's name for display only: letters, digits, dots, dashes and spaces, so no markdown
     or link can be smuggled in through it."""
     kept = re.sub(r"[^\w. -]", "_", name)[:80]
-    return kept or "Your file"
+    return kept or _("Your file")
 
 
 def plain_text(text: str) -> str:
@@ -43,4 +44,4 @@ def render_top_predictions(top: list[tuple[int, float]], true_label: int | None 
         marker = ""
         if true_label is not None and rank == 0:
             marker = " ✓" if label == true_label else " ✗"
-        st.progress(float(probability), text=f"{class_label(label)}: {probability:.1%}{marker}")
+        st.progress(float(probability), text=f"{class_label(label)}: {format_percent(probability)}{marker}")

@@ -14,7 +14,8 @@ from fmnist import models
 from fmnist.data import CLASS_NAMES
 from fmnist.preprocess import PreparedImage
 from fmnist.training import TrainingConfig
-from views import common, runs, server, status
+from views import common, labels, runs, server, status
+from views.language import _, class_name, format_percent
 
 NEIGHBOUR_WIDTH = 84
 MODEL_PICKER_KEY = "try_run"
@@ -39,14 +40,19 @@ def render_drawing_readiness(record: runs.RunRecord) -> None:
     if is_drawing_ready(record):
         return
     preset = models.get_preset(models.RECOMMENDED_PRESET)
-    reason = "the seed preset never does" if record.config.preset == "seed" else "drawings were off for this run"
-    st.warning(f"This model has not learned from drawings ({reason}). It knows shaded product photos, so it "
-               "often misreads outlines and flat shapes drawn here.", icon=":material/draw:")
+    if record.config.preset == "seed":
+        warning = _("This model has not learned from drawings (the seed preset never does). It knows shaded product "
+                    "photos, so it often misreads outlines and flat shapes drawn here.")
+    else:
+        warning = _("This model has not learned from drawings (drawings were off for this run). It knows shaded "
+                    "product photos, so it often misreads outlines and flat shapes drawn here.")
+    st.warning(warning, icon=":material/draw:")
     if runs.active_run() is not None:
-        st.caption("A training run is under way: this page switches to its model when it is done.")
+        st.caption(_("A training run is under way: this page switches to its model when it is done."))
         st.fragment(run_every=runs.LIVE_REFRESH_SECONDS)(_training_progress)()
         return
-    if st.button(f"Train the {preset.title} with drawings", type="primary", key="train_drawing_ready",
+    if st.button(_("Train the {preset} with drawings").format(preset=labels.preset_title(preset.name)),
+                 type="primary", key="train_drawing_ready",
                  icon=":material/model_training:"):
         server.wait_for_tensorflow()
         record = runs.start_run(TrainingConfig(preset=preset.name, drawings=True), server.load_dataset_or_stop())
@@ -96,18 +102,18 @@ def render_why(record: runs.RunRecord, prepared: PreparedImage) -> None:
 
     model = record.job.result.model
     saliency = explain.occlusion_saliency(model, prepared.array)
-    with st.expander("Why? Which pixels decided, and what it looks like to the model", expanded=True,
+    with st.expander(_("Why? Which pixels decided, and what it looks like to the model"), expanded=True,
                      icon=":material/psychology:"):
         left, right = st.columns([1, 3])
         left.image(explain.saliency_overlay(prepared.array, saliency), width=160,
-                   caption="Red and yellow: covering these pixels lowers the answer's probability most")
+                   caption=_("Red and yellow: covering these pixels lowers the answer's probability most"))
         dataset = server.load_dataset_or_stop()
-        with right, st.spinner("Indexing the training images in the model's own features (once per model)..."):
+        with right, st.spinner(_("Indexing the training images in the model's own features (once per model)...")):
             neighbours = explain.nearest_training_images(model, _neighbour_index(record, dataset), prepared.array,
                                                          dataset.y_train)
-        right.markdown("**Nearest training images** in the model's own feature space (its last hidden layer):")
+        right.markdown(_("**Nearest training images** in the model's own feature space (its last hidden layer):"))
         right.image([common.upscale(dataset.x_train[neighbour.training_index], 3) for neighbour in neighbours],
-                    caption=[CLASS_NAMES[neighbour.label] for neighbour in neighbours], width=NEIGHBOUR_WIDTH)
+                    caption=[class_name(neighbour.label) for neighbour in neighbours], width=NEIGHBOUR_WIDTH)
 
 
 def drawing_reports(record: runs.RunRecord, dataset) -> dict | None:
@@ -126,25 +132,25 @@ def render_drawing_accuracy(record: runs.RunRecord, dataset, test_accuracy: floa
     """Accuracy on drawings beside test accuracy, overall and per class (drawn once, in the background)."""
     reports = drawing_reports(record, dataset)
     if reports is None:
-        st.info("Drawing 1,000 test items as outlines and silhouettes: this takes about a minute, once per "
-                "server. The numbers appear here when they are ready.", icon=":material/draw:")
+        st.info(_("Drawing 1,000 test items as outlines and silhouettes: this takes about a minute, once per "
+                  "server. The numbers appear here when they are ready."), icon=":material/draw:")
         st.fragment(run_every=2.0)(_wait_for_drawings)(record, dataset, test_accuracy)
         return
-    st.caption("Test items redrawn as a person would on Try it's canvas (outlines and coloured-in shapes, "
-               "with brush widths, wobble and mirrored items), prepared exactly like canvas drawings.")
+    st.caption(_("Test items redrawn as a person would on Try it's canvas (outlines and coloured-in shapes, "
+                 "with brush widths, wobble and mirrored items), prepared exactly like canvas drawings."))
     columns = st.columns(3)
-    columns[0].metric("Test accuracy (photos)", f"{test_accuracy:.2%}")
-    columns[1].metric("Accuracy on outline drawings", f"{reports['outline'].accuracy:.2%}")
-    columns[2].metric("Accuracy on coloured-in drawings", f"{reports['silhouette'].accuracy:.2%}")
+    columns[0].metric(_("Test accuracy (photos)"), format_percent(test_accuracy, 2))
+    columns[1].metric(_("Accuracy on outline drawings"), format_percent(reports["outline"].accuracy, 2))
+    columns[2].metric(_("Accuracy on coloured-in drawings"), format_percent(reports["silhouette"].accuracy, 2))
     if not is_drawing_ready(record):
-        st.info("This model has not learned from drawings: train the recommended preset with drawings on "
-                "to see these numbers rise.", icon=":material/draw:")
-    names = list(CLASS_NAMES)
+        st.info(_("This model has not learned from drawings: train the recommended preset with drawings on "
+                  "to see these numbers rise."), icon=":material/draw:")
+    names = [class_name(label) for label in range(len(CLASS_NAMES))]
     figure = go.Figure([
-        go.Bar(name="outlines", y=names, x=reports["outline"].recall, orientation="h"),
-        go.Bar(name="coloured in", y=names, x=reports["silhouette"].recall, orientation="h"),
+        go.Bar(name=_("outlines"), y=names, x=reports["outline"].recall, orientation="h"),
+        go.Bar(name=_("coloured in"), y=names, x=reports["silhouette"].recall, orientation="h"),
     ])
     figure.update_layout(barmode="group", height=480, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                          xaxis={"range": [0, 1], "tickformat": ".0%"}, legend={"orientation": "h", "y": -0.1},
-                         title="Drawings recognised, per class")
+                         title=_("Drawings recognised, per class"))
     st.plotly_chart(figure, key="drawing_scores")

@@ -100,7 +100,8 @@ def render() -> None:
     try:
         family = inside.model_family(model)
     except ValueError as error:
-        st.info(str(error))
+        st.info(server.in_english_only(str(error), _("This kind of model cannot be drawn here: {reason}").format(
+            reason=error)))
         return
     if family == "linear":
         render_linear(model)

@@ -133,3 +133,6 @@ def language_selector() -> None:
                          selection_mode="single", on_change=_remember_choice)
     if st.query_params.get("lang") != language:
         st.query_params["lang"] = language
+    if language == "ko":  # Korean breaks lines between words, not inside them ("둘러보기", not "둘러보\n기")
+        st.html("<style>h1, h2, h3, [data-testid='stMarkdownContainer'] {word-break: keep-all; "
+                "overflow-wrap: anywhere}</style>")

@@ -17,7 +17,8 @@ from fmnist import data as fmnist_data
 from fmnist import models
 from fmnist.jobs import JobSnapshot, TrainingJob
 from fmnist.training import TrainingConfig
-from views import server, status
+from views import labels, server, status
+from views.language import N_, _
 
 LIVE_REFRESH_SECONDS = 1.0
 """How often a view of a run in progress redraws: each redraw costs the server a script run, and a
@@ -38,7 +39,7 @@ class RunRecord:
 
     @property
     def name(self) -> str:
-        return f"Run {self.run_id}"
+        return _("Run {number}").format(number=self.run_id)
 
     @property
     def file_stem(self) -> str:
@@ -47,7 +48,7 @@ class RunRecord:
 
     @property
     def label(self) -> str:
-        return f"{self.name}: {self.config.describe()}"
+        return f"{self.name}: {labels.describe_config(self.config)}"
 
     @property
     def has_model(self) -> bool:
@@ -118,7 +119,8 @@ def choose_run(label: str, key: str, candidates: list[RunRecord] | None = None,
     ids = list(by_id)
     preferred = st.session_state.get("selected_run_id") if default is None else default
     index = ids.index(preferred) if preferred in ids else 0
-    chosen = by_id[st.selectbox(label, ids, index=index, format_func=lambda run_id: by_id[run_id].label, key=key)]
+    shown = {run_id: record.label for run_id, record in by_id.items()}  # in the visitor's language, now
+    chosen = by_id[st.selectbox(label, ids, index=index, format_func=shown.__getitem__, key=key)]
     if default is None:
         st.session_state["selected_run_id"] = chosen.run_id
     return chosen
@@ -131,26 +133,36 @@ def quick_train_config() -> TrainingConfig:
     return TrainingConfig(preset=preset if preset in models.PRESETS else models.RECOMMENDED_PRESET)
 
 
+NO_MODEL_YET = {"evaluate": N_("There is no trained model yet to evaluate."),
+                "try": N_("There is no trained model yet to try."),
+                "look inside": N_("There is no trained model yet to look inside."),
+                "play": N_("There is no trained model yet to play.")}
+"""What a page without a model says first, by the ``purpose`` it passes to ``require_trained_model``."""
+
+
 def require_trained_model(purpose: str) -> RunRecord | None:
     """The chosen run with a model, or a friendly way to get one: quick train, or a link to Train."""
-    record = choose_run("Model", key=f"{purpose}_run")
+    record = choose_run(_("Model"), key=f"{purpose}_run")
     if record is not None:
         return record
     quick_config = quick_train_config()
-    title = models.PRESETS[quick_config.preset].title
+    title = labels.preset_title(quick_config.preset)
     estimate = server.run_timing().estimate(quick_config, len(server.load_dataset_or_stop().x_train))
-    st.info(f"There is no trained model yet to {purpose}. Train one first: the quick train uses the "
-            f"recommended settings ({title}, {quick_config.epochs} epochs) and takes "
-            f"{status.about(estimate.total_seconds)} on this server.", icon=":material/school:")
+    missing = _(NO_MODEL_YET[purpose]) if purpose in NO_MODEL_YET else _("There is no trained model yet.")
+    st.info(missing + " " + _("Train one first: the quick train uses the recommended settings ({title}, {epochs} "
+                              "epochs) and takes {duration} on this server.").format(
+        title=title, epochs=quick_config.epochs, duration=status.about(estimate.total_seconds)),
+        icon=":material/school:")
     running = active_run()
     if running is None:
         left, right = st.columns(2)
-        if left.button(f"Quick train ({title}, {quick_config.epochs} epochs)", type="primary",
+        if left.button(_("Quick train ({title}, {epochs} epochs)").format(title=title, epochs=quick_config.epochs),
+                       type="primary",
                        key=f"{purpose}_quick_train"):
             server.wait_for_tensorflow()
             start_run(quick_config, server.load_dataset_or_stop())
             st.rerun()
-        right.page_link(TRAIN_PAGE, label="Go to Train for all the settings", icon=":material/model_training:")
+        right.page_link(TRAIN_PAGE, label=_("Go to Train for all the settings"), icon=":material/model_training:")
     else:
         st.fragment(run_every=LIVE_REFRESH_SECONDS)(_quick_train_progress)()
     return None

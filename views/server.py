@@ -16,6 +16,8 @@ import streamlit as st
 from fmnist import data as fmnist_data
 from fmnist import timing
 from fmnist.jobs import JobManager
+from views import language
+from views.language import _
 
 
 def keep_keras_state_between_reruns() -> None:
@@ -81,6 +83,7 @@ class TensorFlowWarmup:
 
         self.ready = threading.Event()
         self.error = ""
+        """Why TensorFlow could not be loaded (empty while it loads or once it has)."""
         threading.Thread(target=self._run, name="fmnist-tensorflow-warmup", daemon=True).start()
 
     def _run(self) -> None:
@@ -101,7 +104,7 @@ class TensorFlowWarmup:
             gc.collect()
             gc.freeze()
         except Exception as error:  # noqa: BLE001 - reported on the pages that need TensorFlow
-            self.error = f"TensorFlow could not be loaded: {error}"
+            self.error = str(error) or type(error).__name__
         finally:
             self.ready.set()
 
@@ -115,11 +118,22 @@ def wait_for_tensorflow() -> None:
     """Block (with a visible status) until TensorFlow is imported; stop the page if it failed."""
     warmup = tensorflow_warmup()
     if not warmup.ready.is_set():
-        with st.spinner("Loading TensorFlow (a few seconds, once per server start)..."):
+        with st.spinner(_("Loading TensorFlow (a few seconds, once per server start)...")):
             warmup.ready.wait(120)
     if warmup.error:
-        st.error(warmup.error)
+        st.error(_("TensorFlow could not be loaded: {error}").format(error=warmup.error))
         st.stop()
+
+
+def in_english_only(message: str, otherwise: str) -> str:
+    """The core's ``message`` for an English visitor; ``otherwise`` (already translated) for the others."""
+    return message if language.current_language() == language.DEFAULT_LANGUAGE else otherwise
+
+
+def with_english_detail(summary: str, detail: str) -> str:
+    """A problem of the server's set-up: the core's English message, after a translated ``summary`` for a
+    visitor in another language (the details are for the server's operator, who reads the logs in English)."""
+    return in_english_only(detail, f"{summary}\n\n{detail}")
 
 
 def load_dataset_or_stop() -> fmnist_data.FashionMnist:
@@ -128,18 +142,19 @@ def load_dataset_or_stop() -> fmnist_data.FashionMnist:
     if holder.loaded:
         dataset = holder.get()
     else:
-        bar = st.progress(0.0, text="Loading Fashion-MNIST...")
+        bar = st.progress(0.0, text=_("Loading Fashion-MNIST..."))
         try:
-            dataset = holder.get(progress=lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0),
-                                                                                 text=message))
+            dataset = holder.get(progress=lambda fraction, message: bar.progress(
+                min(max(fraction, 0.0), 1.0), text=in_english_only(message, _("Loading Fashion-MNIST..."))))
         except fmnist_data.DataError as error:
             bar.empty()
-            st.error(str(error))
-            st.button("Try again", key="retry_dataset_load")
+            st.error(with_english_detail(_("Fashion-MNIST could not be loaded. The details, for the server's "
+                                           "operator:"), str(error)))
+            st.button(_("Try again"), key="retry_dataset_load")
             st.stop()
         bar.empty()
     for note in dataset.notes:
-        st.warning(note, icon=":material/warning:")
+        st.warning(with_english_detail(_("A note for the server's operator:"), note), icon=":material/warning:")
     return dataset
 
 

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from fmnist.jobs import JobSnapshot, JobStatus
+from views.language import N_, _, format_number, format_percent
 
-
-def plural(count: int, word: str) -> str:
-    """``1 epoch``, ``2 epochs``."""
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
+STATUS_WORDS = {"queued": N_("queued"), "running": N_("running"), "finished": N_("finished"),
+                "stopped": N_("stopped"), "failed": N_("failed")}
+"""``JobStatus`` values, as the runs table shows them."""
 
 
 def format_seconds(seconds: float) -> str:
     """``0.4 s``, ``12 s``, ``2 min 05 s``: rounded once, so never ``2 min 60 s``."""
     if seconds < 10:
-        return f"{max(seconds, 0.1):.1f} s"
+        return _("{seconds} s").format(seconds=format_number(max(seconds, 0.1), 1))
     whole = round(seconds)
     if whole < 60:
-        return f"{whole} s"
+        return _("{seconds} s").format(seconds=whole)
     minutes, rest = divmod(whole, 60)
-    return f"{minutes} min {rest:02d} s"
+    return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=f"{rest:02d}")
 
 
 def about(seconds: float) -> str:
     """A duration as an estimate: ``about 12 s``, or ``under a second``."""
-    return "under a second" if seconds < 1 else f"about {format_seconds(seconds)}"
+    return _("under a second") if seconds < 1 else _("about {duration}").format(duration=format_seconds(seconds))
 
 
 def complete_epochs(snapshot: JobSnapshot) -> int:
@@ -39,16 +39,16 @@ def epochs_text(snapshot: JobSnapshot) -> str:
     """``3/50``, or ``2/50 + part of epoch 3`` for a run stopped part-way through an epoch."""
     text = f"{complete_epochs(snapshot)}/{snapshot.total_epochs}"
     partial = partial_epoch(snapshot)
-    return f"{text} + part of epoch {partial}" if partial else text
+    return _("{done} + part of epoch {epoch}").format(done=text, epoch=partial) if partial else text
 
 
 def short_status(snapshot: JobSnapshot) -> str:
     """One word or two for the runs table."""
     if snapshot.status is JobStatus.STOPPED and not snapshot.epochs:
-        return "stopped before training"
+        return _("stopped before training")
     if snapshot.status is JobStatus.STOPPED and snapshot.abandoned:
-        return "stopped (visitor left)"
-    return snapshot.status.value
+        return _("stopped (visitor left)")
+    return _(STATUS_WORDS.get(snapshot.status.value, snapshot.status.value))
 
 
 def progress_fraction(snapshot: JobSnapshot) -> float:
@@ -66,30 +66,38 @@ def status_text(snapshot: JobSnapshot) -> str:
     done = complete_epochs(snapshot)
     if snapshot.status is JobStatus.QUEUED:
         wait = snapshot.expected_wait_seconds
-        wait_text = f" Expected wait: {about(wait)}." if wait is not None else ""
-        return (f"Queued, position {snapshot.queue_position}: the server trains a limited number of models "
-                f"at once; yours starts as soon as a slot is free.{wait_text}")
+        wait_text = " " + _("Expected wait: {duration}.").format(duration=about(wait)) if wait is not None else ""
+        return _("Queued, position {position}: the server trains a limited number of models at once; yours starts "
+                 "as soon as a slot is free.").format(position=snapshot.queue_position) + wait_text
     if snapshot.status is JobStatus.RUNNING:
         eta = snapshot.eta_seconds()
-        eta_text = f", {about(eta)} left" if eta is not None else ""
-        stopping = " Stopping after the current step group..." if snapshot.stop_requested else ""
-        if snapshot.current_epoch == 0:
-            phase = "Preparing the model"
-        elif snapshot.current_epoch <= len(snapshot.epochs):  # the epoch's numbers are in; the next has not begun
-            phase = "Finishing" if done >= total else f"Epoch {snapshot.current_epoch}/{total} done, starting the next"
+        eta_text = _(", {duration} left").format(duration=about(eta)) if eta is not None else ""
+        stopping = " " + _("Stopping after the current step group...") if snapshot.stop_requested else ""
+        epoch = snapshot.current_epoch
+        if epoch == 0:
+            phase = _("Preparing the model")
+        elif epoch <= len(snapshot.epochs):  # the epoch's numbers are in; the next has not begun
+            phase = _("Finishing") if done >= total else _("Epoch {epoch}/{total} done, starting the next").format(
+                epoch=epoch, total=total)
         elif snapshot.epoch_fraction >= 1.0:
-            phase = f"Epoch {snapshot.current_epoch}/{total}: checking the validation images"
+            phase = _("Epoch {epoch}/{total}: checking the validation images").format(epoch=epoch, total=total)
         else:
-            phase = f"Training epoch {snapshot.current_epoch}/{total} ({snapshot.epoch_fraction:.0%} of it)"
-        return f"{phase}{eta_text}. Epochs done: {done}/{total}.{stopping}"
+            phase = _("Training epoch {epoch}/{total} ({percent} of it)").format(
+                epoch=epoch, total=total, percent=format_percent(snapshot.epoch_fraction, 0))
+        return _("{phase}{eta}. Epochs done: {done}/{total}.").format(phase=phase, eta=eta_text, done=done,
+                                                                      total=total) + stopping
     if snapshot.status is JobStatus.FINISHED:
-        return f"Training finished. Epochs done: {done}/{total}."
+        return _("Training finished. Epochs done: {done}/{total}.").format(done=done, total=total)
     if snapshot.status is JobStatus.STOPPED:
         if not snapshot.epochs:
-            reason = "the visitor left" if snapshot.abandoned else "Stop was pressed"
-            return f"Stopped before training started ({reason}): there is no model from this run."
+            if snapshot.abandoned:
+                return _("Stopped before training started (the visitor left): there is no model from this run.")
+            return _("Stopped before training started (Stop was pressed): there is no model from this run.")
         partial = partial_epoch(snapshot)
-        part = f" and part of epoch {partial}" if partial else ""
-        why = " because the page was closed" if snapshot.abandoned else ""
-        return (f"Training stopped{why}. Epochs done: {done}/{total}{part}; the model trained so far is kept.")
-    return f"Training failed: {snapshot.error}"
+        part = _(" and part of epoch {epoch}").format(epoch=partial) if partial else ""
+        if snapshot.abandoned:
+            return _("Training stopped because the page was closed. Epochs done: {done}/{total}{part}; the model "
+                     "trained so far is kept.").format(done=done, total=total, part=part)
+        return _("Training stopped. Epochs done: {done}/{total}{part}; the model trained so far is kept.").format(
+            done=done, total=total, part=part)
+    return _("Training failed: {error}").format(error=snapshot.error)

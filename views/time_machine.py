@@ -49,7 +49,8 @@ def choose_epoch(record) -> int | None:
     chosen = chosen if chosen in epochs else epochs[-1]
     store = record.job.result.checkpoints
     epoch = st.select_slider(_("Epoch: the model as it was after this epoch"), options=epochs, value=chosen,
-                             format_func=lambda e: epoch_label(record, e), key=f"evaluate_epoch_{record.run_id}",
+                             format_func={e: epoch_label(record, e) for e in epochs}.__getitem__,
+                             key=f"evaluate_epoch_{record.run_id}",
                              help=_("Every run keeps its weights after each epoch, so you can go back in time."))
     remembered[record.run_id] = epoch
     if store.evicted:

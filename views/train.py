@@ -9,7 +9,8 @@ import streamlit as st
 from fmnist import links, models
 from fmnist.jobs import JobStatus
 from fmnist.training import TrainingConfig
-from views import charts, choices, common, runs, server, status
+from views import charts, choices, common, labels, runs, server, status
+from views.language import N_, _, format_number, ngettext
 
 
 @st.cache_data(show_spinner=False)
@@ -21,10 +22,10 @@ DEFAULTS = TrainingConfig()
 """The textbook run: what every field shows on a first visit."""
 
 FIELD_LIMITS = {
-    "Epochs": (1, 50),
-    "Learning rate": (0.00001, 1.0),
-    "Training-sample limit": (0, 60000),
-    "Random seed": (0, 2**31 - 1),
+    N_("Epochs"): (1, 50),
+    N_("Learning rate"): (0.00001, 1.0),
+    N_("Training-sample limit"): (0, 60000),
+    N_("Random seed"): (0, 2**31 - 1),
 }
 """The number fields' ranges. The fields themselves have no min/max: Streamlit's number input keeps
 an out-of-range value typed into it on screen (in red) but returns the last valid one, so Start
@@ -36,7 +37,8 @@ def out_of_range(label: str, value: float) -> str | None:
     low, high = FIELD_LIMITS[label]
     if low <= value <= high:
         return None
-    return f"{label}: {value:g} is out of range. Enter a value from {low:g} to {high:g}."
+    return _("{field}: {value} is out of range. Enter a value from {low} to {high}.").format(
+        field=_(label), value=f"{value:g}", low=f"{low:g}", high=f"{high:g}")
 
 
 def apply_preset_defaults() -> None:
@@ -75,32 +77,28 @@ def apply_classroom_link() -> None:
             st.session_state[key] = value
             choices.keep(key, value)
         st.session_state[LINK_KEY] = {"signature": signature, "rejected": rejected}
-    st.info("These settings came from a shared link. Change any of them before you start.",
+    st.info(_("These settings came from a shared link. Change any of them before you start."),
             icon=":material/link:")
     for value in st.session_state[LINK_KEY]["rejected"]:
         shown = f" “{common.plain_text(value.value)}”" if value.value else ""
-        st.warning(f"The link's {common.plain_text(value.parameter)}{shown} was not used ({value.reason}): "
-                   "that field keeps its default.", icon=":material/link_off:")
+        st.warning(_("The link's {parameter}{value} was not used ({reason}): that field keeps its default.").format(
+            parameter=common.plain_text(value.parameter), value=shown, reason=value.reason),
+            icon=":material/link_off:")
 
 
 def render_share_link(config: TrainingConfig) -> None:
     """A link that opens the Train page with these settings, for a whole class."""
     query = {**links.query_from_config(config), "lang": st.query_params.get("lang", "en")}
     base = (st.context.url or "").split("?")[0]
-    with st.popover("Share these settings", icon=":material/share:"):
-        st.caption("Students who open this link get the Train page with exactly these settings.")
+    with st.popover(_("Share these settings"), icon=":material/share:"):
+        st.caption(_("Students who open this link get the Train page with exactly these settings."))
         st.code(f"{base}?{urllib.parse.urlencode(query)}", language=None, wrap_lines=True)
-
-
-def short_option(name: str) -> str:
-    """A loss's name without its explanation, so that it fits the box (the caption below has it all)."""
-    return models.LOSSES[name].split(" (")[0]
 
 
 def number_field(label: str, key: str, default: float, **options) -> tuple[float, str | None]:
     """A number input whose value survives page changes; returns (value, message if out of range)."""
     choices.restore(key, default)
-    value = choices.keep(key, st.number_input(label, key=key, **options))
+    value = choices.keep(key, st.number_input(_(label), key=key, **options))
     return value, out_of_range(label, value)
 
 
@@ -111,51 +109,54 @@ def read_settings() -> TrainingConfig | None:
     with left:
         choices.restore("train_preset", DEFAULTS.preset)
         preset = choices.keep("train_preset", st.selectbox(
-            "Model preset", list(models.PRESETS), key="train_preset", on_change=apply_preset_defaults,
-            format_func=lambda name: models.PRESETS[name].title))
-        st.caption(models.PRESETS[preset].description)
+            _("Model preset"), list(models.PRESETS), key="train_preset", on_change=apply_preset_defaults,
+            format_func={name: labels.preset_title(name) for name in models.PRESETS}.__getitem__))
+        st.caption(labels.preset_description(preset))
         if server.tensorflow_warmup().ready.is_set():
-            st.caption(f"{parameter_count(preset):,} trainable parameters")
+            count = parameter_count(preset)
+            st.caption(ngettext("{count} trainable parameter", "{count} trainable parameters", count).format(
+                count=format_number(count)))
         choices.restore("train_loss", DEFAULTS.loss)
         loss = choices.keep("train_loss", st.selectbox(
-            "Loss", list(models.LOSSES), format_func=short_option, key="train_loss",
-            help="Cross-entropy is the natural loss for classes; mean squared error shows why."))
-        st.caption(models.LOSSES[loss])
-        epochs, problem = number_field("Epochs", "train_epochs", DEFAULTS.epochs, step=1)
+            _("Loss"), list(models.LOSSES), key="train_loss",
+            format_func={name: labels.short_loss(name) for name in models.LOSSES}.__getitem__,
+            help=_("Cross-entropy is the natural loss for classes; mean squared error shows why.")))
+        st.caption(labels.loss_text(loss))
+        epochs, problem = number_field(N_("Epochs"), "train_epochs", DEFAULTS.epochs, step=1)
         problems.append(problem)
     with middle:
         choices.restore("train_validation_percent", round(DEFAULTS.validation_fraction * 100))
         validation_percent = choices.keep("train_validation_percent", st.slider(
-            "Validation split (%)", min_value=5, max_value=50, step=1, key="train_validation_percent",
-            help="Share of the training images held out to validate each epoch."))
+            _("Validation split (%)"), min_value=5, max_value=50, step=1, key="train_validation_percent",
+            help=_("Share of the training images held out to validate each epoch.")))
         choices.restore("train_optimizer", DEFAULTS.optimizer)
-        optimizer = choices.keep("train_optimizer", st.selectbox("Optimizer", list(models.OPTIMIZERS),
+        optimizer = choices.keep("train_optimizer", st.selectbox(_("Optimizer"), list(models.OPTIMIZERS),
                                                                  key="train_optimizer"))
-        learning_rate, problem = number_field("Learning rate", f"train_learning_rate_{optimizer}",
+        learning_rate, problem = number_field(N_("Learning rate"), f"train_learning_rate_{optimizer}",
                                               models.OPTIMIZERS[optimizer], step=0.0005, format="%.5f")
         problems.append(problem)
         choices.restore("train_schedule", DEFAULTS.schedule)
         schedule = choices.keep("train_schedule", st.selectbox(
-            "Learning-rate schedule", list(models.SCHEDULES), key="train_schedule",
-            format_func=lambda name: models.SCHEDULES[name].split(":")[0],
-            help="Constant keeps the rate; one-cycle warms it up, then lowers it along a cosine to the end."))
+            _("Learning-rate schedule"), list(models.SCHEDULES), key="train_schedule",
+            format_func={name: labels.schedule_text(name).split(":")[0] for name in models.SCHEDULES}.__getitem__,
+            help=_("Constant keeps the rate; one-cycle warms it up, then lowers it along a cosine to the end.")))
     with right:
         choices.restore("train_batch_size", DEFAULTS.batch_size)
         batch_size = choices.keep("train_batch_size", st.select_slider(
-            "Batch size", options=[8, 16, 32, 64, 128, 256, 512], key="train_batch_size"))
+            _("Batch size"), options=[8, 16, 32, 64, 128, 256, 512], key="train_batch_size"))
         sample_limit, problem = number_field(
-            "Training-sample limit", "train_sample_limit", 0, step=1000,
-            help="Train on only the first N training items: 0 means all of them. "
-                 "5,000 makes a classroom demo take seconds.")
+            N_("Training-sample limit"), "train_sample_limit", 0, step=1000,
+            help=_("Train on only the first N training items: 0 means all of them. "
+                   "5,000 makes a classroom demo take seconds."))
         problems.append(problem)
-        seed, problem = number_field("Random seed", "train_seed", DEFAULTS.seed, step=1)
+        seed, problem = number_field(N_("Random seed"), "train_seed", DEFAULTS.seed, step=1)
         problems.append(problem)
         drawings_key = f"train_drawings_{preset}"
         choices.restore(drawings_key, models.PRESETS[preset].drawings_by_default)
         drawings = choices.keep(drawings_key, st.toggle(
-            "Also learn from drawings", key=drawings_key,
-            help="Adds outlines, flat silhouettes and mirror images of the training items, so drawings on "
-                 "Try it are recognised. On by default for the recommended preset."))
+            _("Also learn from drawings"), key=drawings_key,
+            help=_("Adds outlines, flat silhouettes and mirror images of the training items, so drawings on "
+                   "Try it are recognised. On by default for the recommended preset.")))
     problems = [problem for problem in problems if problem]
     if problems:
         for problem in problems:
@@ -168,7 +169,8 @@ def read_settings() -> TrainingConfig | None:
                               sample_limit=int(sample_limit) or None, seed=int(seed),
                               drawings=None if drawings == models.PRESETS[preset].drawings_by_default else drawings)
     except ValueError as error:
-        st.error(str(error))
+        st.error(server.in_english_only(str(error), _("These settings cannot be trained together: {reason}").format(
+            reason=error)))
         return None
 
 
@@ -182,14 +184,15 @@ def render_live_panel() -> None:
         st.session_state.pop("live_run_id")
         st.session_state["train_unfold_settings"] = True
         st.rerun(scope="app")  # the run ended: redraw the whole page once (run list, buttons)
-    st.subheader(f"{record.name}: {models.PRESETS[record.config.preset].title}, "
-                 f"{record.config.epochs} epoch{'s' if record.config.epochs != 1 else ''}", anchor="live-run")
+    st.subheader(ngettext("{run}: {preset}, {count} epoch", "{run}: {preset}, {count} epochs",
+                          record.config.epochs).format(run=record.name, preset=labels.preset_title(record.config.preset),
+                                                       count=record.config.epochs), anchor="live-run")
     status_column, stop = st.columns([5, 1])
     if snapshot.status is JobStatus.FAILED:
         status_column.error(status.status_text(snapshot))
     else:
         status_column.progress(status.progress_fraction(snapshot), text=status.status_text(snapshot))
-    if not record.job.done and stop.button("Stop", icon=":material/stop_circle:", key="train_stop",
+    if not record.job.done and stop.button(_("Stop"), icon=":material/stop_circle:", key="train_stop",
                                            disabled=snapshot.stop_requested, width="stretch"):
         record.job.request_stop()
     render_history_charts(snapshot.epochs, compact=not record.job.done, points=snapshot.points)
@@ -206,15 +209,15 @@ def render_history_charts(reports, compact: bool = False, points=()) -> None:
     height = 300 if compact else 340
     loss_chart, accuracy_chart = st.columns(2)
     loss_chart.plotly_chart(charts.history_figure(
-        [("training loss", epochs, [r.loss for r in reports], "solid"),
-         ("validation loss", epochs, [r.val_loss for r in reports], "dash")],
-        "Loss", "loss", partial_epochs=partial, height=height,
-        live_curve=("training loss, within epochs", positions, [p.loss for p in points])), key="live_loss_chart")
+        [(_("training loss"), epochs, [r.loss for r in reports], "solid"),
+         (_("validation loss"), epochs, [r.val_loss for r in reports], "dash")],
+        _("Loss"), _("loss"), partial_epochs=partial, height=height,
+        live_curve=(_("training loss, within epochs"), positions, [p.loss for p in points])), key="live_loss_chart")
     accuracy_chart.plotly_chart(charts.history_figure(
-        [("training accuracy", epochs, [r.accuracy for r in reports], "solid"),
-         ("validation accuracy", epochs, [r.val_accuracy for r in reports], "dash")],
-        "Accuracy", "accuracy", reference_lines=True, partial_epochs=partial, height=height,
-        live_curve=("training accuracy, within epochs", positions, [p.accuracy for p in points])),
+        [(_("training accuracy"), epochs, [r.accuracy for r in reports], "solid"),
+         (_("validation accuracy"), epochs, [r.val_accuracy for r in reports], "dash")],
+        _("Accuracy"), _("accuracy"), reference_lines=True, partial_epochs=partial, height=height,
+        live_curve=(_("training accuracy, within epochs"), positions, [p.accuracy for p in points])),
         key="live_accuracy_chart")
 
 
@@ -224,12 +227,12 @@ def history_rows(records: list[runs.RunRecord]) -> list[dict]:
     for record in reversed(records):
         snapshot = record.job.snapshot()
         last = snapshot.epochs[-1] if snapshot.epochs else None
-        rows.append({"run": record.name, "status": status.short_status(snapshot),
-                     "epochs": status.epochs_text(snapshot),
-                     "val accuracy": round(last.val_accuracy, 4) if last else None,
-                     "val loss": round(last.val_loss, 4) if last else None,
-                     "seconds": round(sum(r.seconds for r in snapshot.epochs), 1),
-                     "settings": record.config.describe()})
+        rows.append({_("run"): record.name, _("status"): status.short_status(snapshot),
+                     _("epochs"): status.epochs_text(snapshot),
+                     _("val accuracy"): round(last.val_accuracy, 4) if last else None,
+                     _("val loss"): round(last.val_loss, 4) if last else None,
+                     _("seconds"): round(sum(r.seconds for r in snapshot.epochs), 1),
+                     _("settings"): labels.describe_config(record.config)})
     return rows
 
 
@@ -238,7 +241,8 @@ def run_script(record: runs.RunRecord) -> str:
     if "script" not in record.derived:
         from fmnist import codegen
 
-        record.derived["script"] = codegen.training_script(record.config, title=f"fmnist-studio {record.name}")
+        # The script is code, the same in every language (and kept once per run): its title stays English.
+        record.derived["script"] = codegen.training_script(record.config, title=f"fmnist-studio Run {record.run_id}")
     return record.derived["script"]
 
 
@@ -247,12 +251,12 @@ def render_run_code() -> None:
     records = runs.session_runs()
     if not records:
         return
-    with st.expander("The code for a run: plain Keras, in the textbook's style", icon=":material/code:"):
-        record = runs.choose_run("Run", "code_run", list(reversed(records)), default=records[-1].run_id)
+    with st.expander(_("The code for a run: plain Keras, in the textbook's style"), icon=":material/code:"):
+        record = runs.choose_run(_("Run"), "code_run", list(reversed(records)), default=records[-1].run_id)
         server.wait_for_tensorflow()
         script = run_script(record)
-        st.download_button("Download the script (.py)", script, key="download_code", icon=":material/download:",
-                           file_name=f"fmnist-{record.name.lower().replace(' ', '-')}.py", mime="text/x-python")
+        st.download_button(_("Download the script (.py)"), script, key="download_code", icon=":material/download:",
+                           file_name=f"{record.file_stem}.py", mime="text/x-python")
         st.code(script, language="python")
 
 
@@ -260,17 +264,17 @@ def render_run_history() -> None:
     records = runs.session_runs()
     if not records:
         return
-    st.subheader("Your runs")
+    st.subheader(_("Your runs"))
     st.dataframe(history_rows(records), hide_index=True, width="stretch",
-                 column_config={"val accuracy": st.column_config.NumberColumn(format="%.4f"),
-                                "val loss": st.column_config.NumberColumn(format="%.4f")})
+                 column_config={_("val accuracy"): st.column_config.NumberColumn(format="%.4f"),
+                                _("val loss"): st.column_config.NumberColumn(format="%.4f")})
 
 
 def render_comparison() -> None:
     finished = [record for record in runs.session_runs() if record.job.done and record.job.snapshot().epochs]
     if len(finished) < 2:
         return
-    st.subheader("Compare two runs")
+    st.subheader(_("Compare two runs"))
     newest = finished[-1].run_id
     if st.session_state.get("compare_newest") != newest:  # a new run arrived: compare it with the one before
         st.session_state["compare_newest"] = newest
@@ -278,30 +282,33 @@ def render_comparison() -> None:
         st.session_state.pop("compare_second", None)
     left, right = st.columns(2)
     with left:
-        first = runs.choose_run("First run", "compare_first", list(reversed(finished)), default=finished[-2].run_id)
+        first = runs.choose_run(_("First run"), "compare_first", list(reversed(finished)), default=finished[-2].run_id)
     with right:
-        second = runs.choose_run("Second run", "compare_second", list(reversed(finished)), default=newest)
+        second = runs.choose_run(_("Second run"), "compare_second", list(reversed(finished)), default=newest)
     curves_loss, curves_accuracy = [], []
     for record, dash in ((first, "solid"), (second, "dash")):
         reports = record.job.snapshot().epochs
         epochs = [r.epoch for r in reports]
-        curves_loss.append((f"{record.name} validation loss", epochs, [r.val_loss for r in reports], dash))
-        curves_accuracy.append((f"{record.name} validation accuracy", epochs,
+        curves_loss.append((_("{run} validation loss").format(run=record.name), epochs,
+                            [r.val_loss for r in reports], dash))
+        curves_accuracy.append((_("{run} validation accuracy").format(run=record.name), epochs,
                                 [r.val_accuracy for r in reports], dash))
     loss_chart, accuracy_chart = st.columns(2)
-    loss_chart.plotly_chart(charts.history_figure(curves_loss, "Validation loss", "loss"), key="compare_loss")
-    accuracy_chart.plotly_chart(charts.history_figure(curves_accuracy, "Validation accuracy", "accuracy",
+    loss_chart.plotly_chart(charts.history_figure(curves_loss, _("Validation loss"), _("loss")), key="compare_loss")
+    accuracy_chart.plotly_chart(charts.history_figure(curves_accuracy, _("Validation accuracy"), _("accuracy"),
                                                       reference_lines=True), key="compare_accuracy")
-    st.caption("Losses are on different scales (mean squared error is far smaller than cross-entropy): "
-               "compare accuracies across losses, losses within one loss.")
+    st.caption(_("Losses are on different scales (mean squared error is far smaller than cross-entropy): "
+                 "compare accuracies across losses, losses within one loss."))
 
 
 def render_estimate(config: TrainingConfig, dataset) -> None:
     estimate = server.run_timing().estimate(config, len(dataset.x_train))
-    st.caption(f"Estimated time on this server: {status.about(estimate.total_seconds)} for "
-               f"{config.epochs} epoch{'s' if config.epochs != 1 else ''} "
-               f"({status.about(estimate.epoch_seconds)} per epoch{estimate.basis_text}; "
-               "longer while others train).")
+    st.caption(ngettext("Estimated time on this server: {total} for {count} epoch ({epoch} per epoch{basis}; "
+                        "longer while others train).",
+                        "Estimated time on this server: {total} for {count} epochs ({epoch} per epoch{basis}; "
+                        "longer while others train).", config.epochs).format(
+        total=status.about(estimate.total_seconds), count=config.epochs, epoch=status.about(estimate.epoch_seconds),
+        basis=labels.estimate_basis(estimate)))
 
 
 def scroll_to_live_panel() -> None:
@@ -313,7 +320,7 @@ def scroll_to_live_panel() -> None:
 
 
 def render() -> None:
-    st.title("Train a network")
+    st.title(_("Train a network"))
     dataset = server.load_dataset_or_stop()
     active = runs.active_run()
     if st.session_state.pop("train_fold_settings", False):
@@ -321,8 +328,8 @@ def render() -> None:
     if st.session_state.pop("train_unfold_settings", False):
         st.session_state["train_settings_open"] = True
     if active is None:
-        st.caption("The defaults reproduce the textbook run: the seed preset, sparse categorical cross-entropy, "
-                   "RMSprop, 5 epochs, batch 32, 20% validation, seed 42 (about 85% validation accuracy).")
+        st.caption(_("The defaults reproduce the textbook run: the seed preset, sparse categorical cross-entropy, "
+                     "RMSprop, 5 epochs, batch 32, 20% validation, seed 42 (about 85% validation accuracy)."))
     else:
         st.session_state["live_run_id"] = active.run_id
         # The live run first, so that status, both charts and Stop fit on one screen (a projector too).
@@ -330,15 +337,15 @@ def render() -> None:
         if st.session_state.pop("train_scroll_to_live", False):
             scroll_to_live_panel()
     choices.restore("train_settings_open", True)
-    with st.expander("Settings", key="train_settings_open", on_change="rerun", icon=":material/tune:"):
+    with st.expander(_("Settings"), key="train_settings_open", on_change="rerun", icon=":material/tune:"):
         apply_classroom_link()
         config = read_settings()
         if config is not None:
             render_estimate(config, dataset)
             render_share_link(config)
-        start = st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
+        start = st.button(_("Start training"), type="primary", icon=":material/play_arrow:", key="train_start",
                           disabled=config is None or active is not None,
-                          help="One run at a time per visitor; stop the current run to start another."
+                          help=_("One run at a time per visitor; stop the current run to start another.")
                           if active else None)
     choices.keep("train_settings_open", st.session_state.get("train_settings_open", True))
     if start and config is not None and active is None:

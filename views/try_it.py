@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -13,11 +14,29 @@ import streamlit as st
 from fmnist import evaluation
 from fmnist.preprocess import ImageError, PreparedImage, prepare_drawing, prepare_image
 from views import choices, common, explain_panel, runs, server
+from views.language import N_, _, format_percent
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 PICTURE_WIDTH = 160
 """Pictures are shown this wide. Uploads are shrunk to it here, not by st.image, which would round
 the height of a 5000 x 10 panorama down to 0 pixels and fail."""
+IMAGE_ERROR_MESSAGES = (
+    N_("The file is empty: it contains no bytes."),
+    N_("This file is not a picture we can read (PNG, JPEG, WebP, GIF or BMP)."),
+    N_("This picture file is damaged or incomplete, so we cannot read it. Try saving it again or choose another "
+       "picture."),
+    N_("The picture is empty: it has no pixels."),
+    N_("The picture is blank: nothing in it stands out from the background. Try a picture of one item on a plain "
+       "background."),
+    N_("The picture is empty: every pixel of it is transparent."),
+)
+"""The fixed messages of ``fmnist.preprocess.ImageError`` that an upload can get, marked for the catalogues."""
+IMAGE_ERROR_TEMPLATES = (
+    N_("The file is too big ({size} MB); the limit is {limit} MB."),
+    N_("The picture is too large; the limit is {limit} megapixels."),
+    N_("The picture is too large ({width}×{height} pixels); the limit is {limit} megapixels."),
+)
+"""Its messages with numbers in them, as templates: the numbers are read back from the core's English."""
 
 
 def model_file_bytes(record: runs.RunRecord) -> bytes:
@@ -62,16 +81,18 @@ def show_prediction(record: runs.RunRecord, prepared: PreparedImage, original) -
     probabilities = explain_panel.predict(record, prepared)
     top = evaluation.top_k(probabilities, 3)
     original_column, seen_column, answer_column = st.columns([1, 1, 2])
-    original_column.image(original, caption="Your picture", width=PICTURE_WIDTH)
+    original_column.image(original, caption=_("Your picture"), width=PICTURE_WIDTH)
     seen_column.image(common.upscale((prepared.array * 255).astype(np.uint8), 6), width=PICTURE_WIDTH,
-                      caption="What the model sees (28 × 28)" + (", inverted" if prepared.inverted else ""))
+                      caption=_("What the model sees (28 × 28), inverted") if prepared.inverted
+                      else _("What the model sees (28 × 28)"))
     with answer_column:
         label, probability = top[0]
         st.markdown(f"### {common.class_label(label)}")
         common.render_top_predictions(top)
         if probability < common.LOW_CONFIDENCE:
-            st.warning(f"Low confidence ({probability:.0%}): the model is not sure. Pictures unlike "
-                       "Fashion-MNIST (busy backgrounds, several items, unusual angles) confuse it.",
+            st.warning(_("Low confidence ({percent}): the model is not sure. Pictures unlike Fashion-MNIST (busy "
+                         "backgrounds, several items, unusual angles) confuse it.").format(
+                percent=format_percent(probability, 0)),
                        icon=":material/help:")
     explain_panel.render_why(record, prepared)
 
@@ -79,10 +100,10 @@ def show_prediction(record: runs.RunRecord, prepared: PreparedImage, original) -
 def render_canvas(record: runs.RunRecord) -> None:
     from streamlit_drawable_canvas import st_canvas  # needs the Streamlit runtime: import in page code only
 
-    st.caption("Draw one item (a trouser, a bag, a sneaker...) in white on black, filling the square.")
+    st.caption(_("Draw one item (a trouser, a bag, a sneaker...) in white on black, filling the square."))
     explain_panel.render_drawing_readiness(record)
     choices.restore("try_brush", 18)
-    width = choices.keep("try_brush", st.slider("Brush size", 6, 40, key="try_brush"))
+    width = choices.keep("try_brush", st.slider(_("Brush size"), 6, 40, key="try_brush"))
     if "try_canvas" not in st.session_state:
         # Back from another page: the canvas starts again from the visitor's last drawing.
         st.session_state["try_canvas_initial"] = choices.kept("try_drawing")
@@ -96,18 +117,31 @@ def render_canvas(record: runs.RunRecord) -> None:
     elif image is None:
         image = choices.kept("try_drawing_image")  # the canvas has not sent its picture yet
     if image is None:
-        st.info("Draw on the canvas to get a prediction.")
+        st.info(_("Draw on the canvas to get a prediction."))
         return
     try:
         prepared = prepare_drawing(image)
     except ImageError:
-        st.info("Draw on the canvas to get a prediction.")
+        st.info(_("Draw on the canvas to get a prediction."))
         return
     show_prediction(record, prepared, image)
 
 
+def image_error_text(error: ImageError) -> str:
+    """Why a picture cannot be used, in the visitor's language (a message with numbers keeps them, in English)."""
+    message = str(error)
+    if message in IMAGE_ERROR_MESSAGES:
+        return _(message)
+    for template in IMAGE_ERROR_TEMPLATES:
+        pattern = re.sub(r"\\\{([a-z_]+)\\\}", r"(?P<\1>.+?)", re.escape(template))
+        match = re.fullmatch(pattern, message)
+        if match:
+            return _(template).format(**match.groupdict())
+    return server.in_english_only(message, _("This picture cannot be used.") + " " + message)
+
+
 def render_upload(record: runs.RunRecord) -> None:
-    upload = st.file_uploader("Upload a picture of one item (PNG, JPEG, WebP, GIF or BMP, up to 5 MB)",
+    upload = st.file_uploader(_("Upload a picture of one item (PNG, JPEG, WebP, GIF or BMP, up to 5 MB)"),
                               type=UPLOAD_TYPES, key="try_upload")
     if upload is None:
         return
@@ -115,29 +149,30 @@ def render_upload(record: runs.RunRecord) -> None:
     try:
         prepared = prepare_image(payload)
     except ImageError as error:
-        st.error(f"{common.plain_text(common.safe_file_name(upload.name))}: {error}", icon=":material/broken_image:")
+        st.error(f"{common.plain_text(common.safe_file_name(upload.name))}: {image_error_text(error)}",
+                 icon=":material/broken_image:")
         return
     show_prediction(record, prepared, displayable(payload, prepared))
 
 
 def render() -> None:
-    st.title("Try it with your own pictures")
+    st.title(_("Try it with your own pictures"))
     record = runs.require_trained_model("try")
     if record is None:
         return
     server.wait_for_tensorflow()
-    draw, upload = st.tabs(["Draw", "Upload"])
+    draw, upload = st.tabs([_("Draw"), _("Upload")])
     with draw:
         render_canvas(record)
     with upload:
         render_upload(record)
     st.divider()
-    st.subheader("Take it with you")
+    st.subheader(_("Take it with you"))
     left, right = st.columns(2)
-    left.download_button("Download the model (.keras)", data=lambda: model_file_bytes(record),
+    left.download_button(_("Download the model (.keras)"), data=lambda: model_file_bytes(record),
                          file_name=f"{record.file_stem}.keras",
                          mime="application/octet-stream", key="download_model", icon=":material/download:")
-    right.download_button("Download the run's metrics (CSV)", data=metrics_csv(record),
+    right.download_button(_("Download the run's metrics (CSV)"), data=metrics_csv(record),
                           file_name=f"{record.file_stem}-metrics.csv",
                           mime="text/csv", key="download_metrics", icon=":material/table:")
 

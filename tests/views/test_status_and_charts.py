@@ -66,11 +66,6 @@ def test_durations_read_naturally(seconds, expected):
     assert status.about(seconds) == expected
 
 
-def test_counts_take_the_right_plural():
-    assert [status.plural(count, "test item") for count in (0, 1, 2)] == ["0 test items", "1 test item",
-                                                                         "2 test items"]
-
-
 @pytest.mark.parametrize("epochs", [1, 5, 12, 50, 500])
 def test_an_epoch_axis_has_at_most_a_dozen_tick_labels(epochs):
     figure = charts.history_figure([("loss", list(range(1, epochs + 1)), [1.0] * epochs, "solid")], "Loss", "loss")
