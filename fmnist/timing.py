@@ -40,6 +40,9 @@ COST_MODELS: dict[str, CostModel] = {
     "seed": CostModel(per_sample=3.0e-6, per_step=4.0e-6, per_validation_sample=2.0e-6, per_epoch=0.05, setup=2.0),
     "mlp": CostModel(per_sample=3.5e-5, per_step=2.0e-5, per_validation_sample=1.2e-5, per_epoch=0.08, setup=2.0),
     "cnn": CostModel(per_sample=6.0e-4, per_step=2.0e-4, per_validation_sample=1.5e-4, per_epoch=0.1, setup=3.0),
+    # The scikit-learn baseline: one partial_fit per epoch, then the loss and accuracy of every image.
+    "sgd-classifier": CostModel(per_sample=2.5e-5, per_step=0.0, per_validation_sample=1.0e-5, per_epoch=0.05,
+                                setup=0.5),
 }
 DEFAULT_COST_MODEL = CostModel(per_sample=6.0e-4, per_step=2.0e-4, per_validation_sample=1.5e-4, per_epoch=0.1,
                                setup=3.0)
