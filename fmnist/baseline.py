@@ -200,3 +200,12 @@ def train_baseline(config: TrainingConfig, dataset: FashionMnist, on_epoch: Epoc
     del train_images, validation_images
     return TrainingResult(config=config, model=model, history=history, split=split,
                           stopped_early=stopped, seconds=time.perf_counter() - started, checkpoints=checkpoints)
+
+
+def baseline_config(config: TrainingConfig) -> TrainingConfig:
+    """The baseline run that matches ``config``: the same split (validation share, stratification, seed),
+    sample limit and number of epochs, so that its curves can be laid over the Keras run's."""
+    return TrainingConfig(preset=BASELINE_PRESET, epochs=config.epochs, validation_fraction=config.validation_fraction,
+                          stratify=config.stratify, sample_limit=config.sample_limit, seed=config.seed,
+                          fast=config.fast)
+

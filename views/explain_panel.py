@@ -15,6 +15,7 @@ from fmnist.data import CLASS_NAMES
 from fmnist.preprocess import PreparedImage
 from fmnist.training import TrainingConfig
 from views import common, runs, server, status
+from views.language import _
 
 NEIGHBOUR_WIDTH = 84
 MODEL_PICKER_KEY = "try_run"
@@ -39,7 +40,9 @@ def render_drawing_readiness(record: runs.RunRecord) -> None:
     if is_drawing_ready(record):
         return
     preset = models.get_preset(models.RECOMMENDED_PRESET)
-    reason = "the seed preset never does" if record.config.preset == "seed" else "drawings were off for this run"
+    reason = {"seed": "the seed preset never does",
+              models.BASELINE_PRESET: _("the textbook baseline never does")}.get(record.config.preset,
+                                                                                "drawings were off for this run")
     st.warning(f"This model has not learned from drawings ({reason}). It knows shaded product photos, so it "
                "often misreads outlines and flat shapes drawn here.", icon=":material/draw:")
     if runs.active_run() is not None:

@@ -233,3 +233,15 @@ def test_the_script_of_a_baseline_run_reproduces_every_epoch(tmp_path):
     final = float(re.search(r"validation accuracy: (\d\.\d+)", completed.stdout).group(1))
     assert abs(final - app_run.history[-1].val_accuracy) <= 1e-6, json.dumps(
         {"script": final, "app": app_run.history[-1].val_accuracy})
+
+
+def test_the_matching_baseline_keeps_a_runs_split_limit_and_epochs():
+    keras_run = training.TrainingConfig(preset="minute-cnn", validation_fraction=0.3, stratify=True, sample_limit=4000,
+                                        seed=8)
+    matching = baseline.baseline_config(keras_run)
+    assert matching.preset == BASELINE and matching.epochs == 8
+    assert (matching.validation_fraction, matching.stratify, matching.sample_limit, matching.seed) == (0.3, True, 4000, 8)
+    labels = np.arange(20_000) % 10
+    for run in (keras_run, matching):
+        np.testing.assert_array_equal(training.split_training_data(run, labels).validation_indices,
+                                      training.split_training_data(keras_run, labels).validation_indices)
