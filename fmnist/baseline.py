@@ -206,6 +206,5 @@ def baseline_config(config: TrainingConfig) -> TrainingConfig:
     """The baseline run that matches ``config``: the same split (validation share, stratification, seed),
     sample limit and number of epochs, so that its curves can be laid over the Keras run's."""
     return TrainingConfig(preset=BASELINE_PRESET, epochs=config.epochs, validation_fraction=config.validation_fraction,
-                          stratify=config.stratify, sample_limit=config.sample_limit, seed=config.seed,
-                          fast=config.fast)
+                          stratify=config.stratify, sample_limit=config.sample_limit, seed=config.seed)
 

@@ -117,6 +117,7 @@ class TrainingConfig:
             ("batch size", self.batch_size, preset.default_batch_size),
             ("learning-rate schedule", self.schedule, preset.default_schedule),
             ("drawings", bool(self.drawings) if self.drawings is not None else False, preset.drawings_by_default),
+            ("plain fit", not self.fast, False),
         ) if value != default]
         if differing:
             raise ValueError(f"The textbook baseline ({preset.name}) trains with scikit-learn's own SGD (log loss, "

@@ -141,7 +141,8 @@ def test_keras_settings_do_not_apply_and_are_refused_by_name():
         "preset", "loss", "optimizer", "learning_rate", "batch_size", "schedule", "epochs")}) is not None
     for setting, name in ((dict(optimizer="adam"), "optimizer"), (dict(learning_rate=0.1), "learning rate"),
                           (dict(batch_size=64), "batch size"), (dict(loss="mean_squared_error"), "loss"),
-                          (dict(schedule="one-cycle"), "learning-rate schedule"), (dict(drawings=True), "drawings")):
+                          (dict(schedule="one-cycle"), "learning-rate schedule"), (dict(drawings=True), "drawings"),
+                          (dict(fast=False), "plain fit")):
         with pytest.raises(ValueError, match=f"does not use these settings: {re.escape(name)}"):
             training.TrainingConfig(preset=BASELINE, **setting)
     assert models.count_parameters(BASELINE) == 7850 == models.count_parameters("seed")
@@ -237,7 +238,7 @@ def test_the_script_of_a_baseline_run_reproduces_every_epoch(tmp_path):
 
 def test_the_matching_baseline_keeps_a_runs_split_limit_and_epochs():
     keras_run = training.TrainingConfig(preset="minute-cnn", validation_fraction=0.3, stratify=True, sample_limit=4000,
-                                        seed=8)
+                                        seed=8, fast=False)
     matching = baseline.baseline_config(keras_run)
     assert matching.preset == BASELINE and matching.epochs == 8
     assert (matching.validation_fraction, matching.stratify, matching.sample_limit, matching.seed) == (0.3, True, 4000, 8)
