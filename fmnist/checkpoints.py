@@ -109,8 +109,11 @@ def model_at_epoch(model: keras.Model, checkpoints: EpochCheckpoints, epoch: int
     """A model with ``model``'s architecture and the weights it had after ``epoch``.
 
     Pass the model this function returned before as ``scratch`` to reuse it (setting weights is
-    far cheaper than cloning); ``model`` itself is never changed.
+    far cheaper than cloning); ``model`` itself is never changed. The scikit-learn baseline's
+    checkpoints are its ``coef_`` and ``intercept_``: it makes a new small model of its own.
     """
+    if hasattr(model, "with_weights"):  # fmnist.baseline.BaselineModel
+        return model.with_weights(checkpoints.weights(epoch))
     import keras
 
     if scratch is None:

@@ -1,5 +1,8 @@
 """The code for a run: a short, standalone Keras + scikit-learn script that reproduces it.
 
+For the textbook baseline (the "sgd-classifier" preset) the script is scikit-learn alone, in the
+style of the book's chapter 4: ``SGDClassifier(loss="log_loss")`` and one ``partial_fit`` per epoch.
+
 The script is written in the textbook's style (load, scale, ``train_test_split``, build,
 ``compile``, ``fit``, ``evaluate``) with every setting of the run spelled out: the split and its
 seed, the sample limit, the model (the preset's own build function, copied in), the loss and its
@@ -55,8 +58,11 @@ def _learning_rate_code(config: TrainingConfig) -> str:
 def training_script(config: TrainingConfig, title: str = "") -> str:
     """A standalone Python script that trains and evaluates ``config``'s run with plain Keras.
 
-    Raises ``ValueError`` for a preset whose model cannot be written as plain Keras code.
+    Raises ``ValueError`` for a preset whose model cannot be written as plain Keras code. The
+    scikit-learn baseline gets :func:`baseline_script` instead.
     """
+    if not models.get_preset(config.preset).is_keras:
+        return baseline_script(config, title)
     function_name, function_source = _build_function_source(config.preset)
     shape = _input_shape(config.preset)
     reshape = ", ".join(str(side) for side in (-1, *shape))
@@ -129,4 +135,63 @@ val_loss, val_accuracy = model.evaluate(val_scaled, val_target, verbose=0)
 test_loss, test_accuracy = model.evaluate(test_scaled, test_target, verbose=0)
 print(f"validation accuracy: {{val_accuracy:.4f}}, loss {{val_loss:.4f}}")
 print(f"test accuracy: {{test_accuracy:.4f}}, loss {{test_loss:.4f}}")
+'''
+
+
+def baseline_script(config: TrainingConfig, title: str = "") -> str:
+    """A standalone scikit-learn script for a baseline run: chapter 4's ``partial_fit`` loop on the run's split.
+
+    It prints each epoch's training and validation accuracy, as the app reports them (``score``).
+    """
+    stratify = ", stratify=train_target" if config.stratify else ""
+    limit = (f"\n# Train on the first {config.sample_limit:,} training items only (the run's sample limit).\n"
+             f"train_scaled, train_target = train_scaled[:{config.sample_limit}], train_target[:{config.sample_limit}]\n"
+             if config.sample_limit else "")
+    heading = title or "An fmnist-studio run"
+    return f'''"""{heading}: {config.describe()}.
+
+The textbook's classic baseline, reproduced with scikit-learn alone, in the style of chapter 4 of
+"혼자 공부하는 머신러닝+딥러닝": logistic regression trained by stochastic gradient descent,
+one partial_fit (one pass over the training images) per epoch. Run it with: python this_file.py
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import SGDClassifier
+from sklearn.model_selection import train_test_split
+
+
+def load_fashion_mnist():
+    """The data the app used (its cache, if present), else Keras' official download."""
+    cache = Path(os.environ.get("FMNIST_CACHE_DIR") or Path.home() / ".cache" / "fmnist") / "{CACHE_FILE_NAME}"
+    if cache.is_file():
+        with np.load(cache) as arrays:
+            return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    import keras
+
+    return keras.datasets.fashion_mnist.load_data()
+
+
+(train_input, train_target), (test_input, test_target) = load_fashion_mnist()
+
+# Pixels from 0-255 to 0-1, each image one row of {IMAGE_SIZE * IMAGE_SIZE} numbers.
+train_scaled = (train_input.astype("float32") / 255.0).reshape(-1, {IMAGE_SIZE} * {IMAGE_SIZE})
+test_scaled = (test_input.astype("float32") / 255.0).reshape(-1, {IMAGE_SIZE} * {IMAGE_SIZE})
+
+# Hold out {config.validation_fraction:.0%} of the training images to validate each epoch.
+train_scaled, val_scaled, train_target, val_target = train_test_split(
+    train_scaled, train_target, test_size={config.validation_fraction!r}, random_state={config.seed}{stratify})
+{limit}
+sc = SGDClassifier(loss="log_loss", random_state={config.seed})
+classes = np.arange({NUM_CLASSES})  # all ten classes, even if a small sample lacks one
+
+for epoch in range(1, {config.epochs + 1}):
+    sc.partial_fit(train_scaled, train_target, classes=classes)
+    print(f"Epoch {{epoch}}/{config.epochs} - accuracy: {{sc.score(train_scaled, train_target):.4f}} - "
+          f"val_accuracy: {{sc.score(val_scaled, val_target):.4f}}")
+
+print(f"validation accuracy: {{sc.score(val_scaled, val_target):.6f}}")
+print(f"test accuracy: {{sc.score(test_scaled, test_target):.6f}}")
 '''

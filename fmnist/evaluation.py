@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fmnist import models
+from fmnist import baseline, models
 from fmnist.data import CLASS_NAMES, NUM_CLASSES
 from fmnist.training import scale_images
 
@@ -75,6 +75,8 @@ def _model_inputs(model: keras.Model, images: np.ndarray) -> np.ndarray:
 
 def predict_probabilities(model: keras.Model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Class probabilities (N, 10) for uint8 (N, 28, 28) images or float (N, 28, 28) in [0, 1]."""
+    if baseline.is_baseline(model):
+        return model.predict_proba(images)
     shaped = _model_inputs(model, images)
     if len(shaped) <= batch_size:  # one small call: ``model(...)`` skips predict's per-call set-up
         return np.asarray(model(shaped, training=False), dtype=np.float32)
@@ -90,12 +92,20 @@ def predict_with_loss(model: keras.Model, images: np.ndarray, labels: np.ndarray
     batch, so it is the number ``model.evaluate`` and the training history report (from the
     softmax's logits for a softmax output), not one recomputed from clipped probabilities.
     The pass runs as one traced TensorFlow function, as fast as ``model.predict``.
+
+    The scikit-learn baseline has its own loss (log loss, whatever ``loss`` says), the one its
+    training history reports.
     """
+    _check_loss(loss)
+    labels = np.asarray(labels).astype(np.int64)
+    if baseline.is_baseline(model):
+        if len(images) != len(labels) or len(labels) == 0:
+            raise ValueError(f"Expected as many labels as images (at least one), got {len(images)} and {len(labels)}.")
+        probabilities = model.predict_proba(images)
+        return probabilities, model.loss(probabilities, labels)
     import keras  # heavy imports, made only when a model is evaluated
     import tensorflow as tf
 
-    _check_loss(loss)
-    labels = np.asarray(labels).astype(np.int64)
     shaped = _model_inputs(model, images)
     if len(shaped) != len(labels):
         raise ValueError(f"Got {len(shaped)} images but {len(labels)} labels.")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fmnist import baseline
 from fmnist.training import scale_images
 
 if TYPE_CHECKING:
@@ -97,7 +98,13 @@ def feature_model(model: keras.Model) -> keras.Model:
 
 def features(model: keras.Model, images: np.ndarray, extractor: keras.Model | None = None,
              batch_size: int = 1024) -> np.ndarray:
-    """Penultimate-layer features (N, D) of uint8 images or float images in [0, 1]."""
+    """Penultimate-layer features (N, D) of uint8 images or float images in [0, 1].
+
+    A linear model has no hidden layer: what its classifier sees are the pixels themselves (for
+    the scikit-learn baseline, as for the seed network's Dense(10)).
+    """
+    if baseline.is_baseline(model):
+        return baseline.scaled_pixels(images)
     extractor = extractor if extractor is not None else feature_model(model)
     images = np.asarray(images)
     shaped = (scale_images(images, model.input_shape) if images.dtype == np.uint8
@@ -111,7 +118,8 @@ def features(model: keras.Model, images: np.ndarray, extractor: keras.Model | No
 class NeighbourIndex:
     """Training images indexed by the model's own features."""
 
-    extractor: keras.Model
+    extractor: keras.Model | None
+    """None for the scikit-learn baseline, whose features are the pixels."""
     index: NearestNeighbors
     training_indices: np.ndarray
     """Positions in ``dataset.x_train`` of the indexed images, in index order."""
@@ -132,7 +140,7 @@ def build_neighbour_index(model: keras.Model, images: np.ndarray, training_indic
     training_indices = np.asarray(training_indices)[:limit]
     if len(training_indices) < 1:
         raise ValueError("There are no training images to index.")
-    extractor = feature_model(model)
+    extractor = None if baseline.is_baseline(model) else feature_model(model)
     index = NearestNeighbors(n_neighbors=min(NEIGHBOURS, len(training_indices)))
     index.fit(features(model, images[training_indices], extractor))
     return NeighbourIndex(extractor=extractor, index=index, training_indices=training_indices)

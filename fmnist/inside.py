@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fmnist import baseline
 from fmnist.data import IMAGE_SIZE, NUM_CLASSES
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ def _layers(model: keras.Model, kind: str) -> list:
 
 def model_family(model: keras.Model) -> str:
     """"convolutional", "mlp" (dense layers with a hidden one) or "linear" (one dense layer on the pixels)."""
+    if baseline.is_baseline(model):
+        return "linear"
     if _layers(model, "conv"):
         return "convolutional"
     dense = _layers(model, "dense")
@@ -43,7 +46,10 @@ def model_family(model: keras.Model) -> str:
 
 
 def class_templates(model: keras.Model) -> np.ndarray:
-    """(10, 28, 28): the weights from every pixel into each class of a linear model."""
+    """(10, 28, 28): the weights from every pixel into each class of a linear model
+    (for the scikit-learn baseline, exactly its ``coef_``)."""
+    if baseline.is_baseline(model):
+        return model.class_templates()
     if model_family(model) != "linear":
         raise ValueError("Class templates exist for a linear model (the seed preset) only.")
     kernel = np.asarray(_layers(model, "dense")[0].kernel)

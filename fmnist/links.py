@@ -33,6 +33,9 @@ QUERY_NAMES = {
 }
 """Settings field → query parameter name (short, so links stay readable)."""
 
+KERAS_ONLY_FIELDS = ("loss", "optimizer", "learning_rate", "batch_size", "schedule", "drawings")
+"""Settings the scikit-learn baseline does not have: its link leaves them out, and refuses them."""
+
 
 @dataclasses.dataclass(frozen=True)
 class RejectedValue:
@@ -121,6 +124,8 @@ def query_from_config(config: TrainingConfig) -> dict[str, str]:
         "sample_limit": str(config.sample_limit or 0), "seed": str(config.seed),
         "schedule": config.schedule, "drawings": "1" if config.uses_drawings else "0",
     }
+    if not models.get_preset(config.preset).is_keras:
+        values = {field: value for field, value in values.items() if field not in KERAS_ONLY_FIELDS}
     return {QUERY_NAMES[field]: value for field, value in values.items()}
 
 
@@ -141,6 +146,13 @@ def settings_from_query(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[
             settings[field] = PARSERS[field](text)
         except ValueError as error:
             rejected.append(RejectedValue(parameter, _shown(text), str(error)))
+    if not models.get_preset(settings.get("preset", TrainingConfig.preset)).is_keras:
+        for field in KERAS_ONLY_FIELDS:
+            if field in settings:
+                del settings[field]
+                raw = query[QUERY_NAMES[field]]
+                text = str(raw[-1] if isinstance(raw, (list, tuple)) and raw else raw)
+                rejected.append(RejectedValue(QUERY_NAMES[field], _shown(text), "does not apply to the baseline"))
     try:
         TrainingConfig(**settings)
     except ValueError as error:  # each value passed, but not together: use none of them

@@ -41,6 +41,14 @@ class Preset:
     drawings_by_default: bool = False
     """Whether runs also learn from drawings unless told otherwise (fmnist.augment): on for the
     recommended preset, off for the seed so the reference run stays the textbook's."""
+    framework: str = "keras"
+    """"keras", or "scikit-learn" for the textbook baseline (fmnist.baseline), which trains with its
+    own SGD: the Keras settings (loss, optimizer, learning rate, schedule, batch size, drawings)
+    do not apply to it and stay at the preset's defaults."""
+
+    @property
+    def is_keras(self) -> bool:
+        return self.framework == "keras"
 
 
 def build_seed() -> keras.Model:
@@ -115,6 +123,20 @@ def build_minute_cnn(seed: int | None = None, widths: tuple[int, ...] = MINUTE_C
     return keras.Sequential(layers, name="minute-cnn")
 
 
+def build_sgd_classifier(seed: int | None = None):
+    """The textbook's chapter-4 classifier: logistic regression trained by stochastic gradient descent.
+
+    With ten classes, scikit-learn fits one binary logistic regression per class (one versus the
+    rest) on the 784 pixels: 7,850 weights, as many as the seed network's Dense(10).
+    """
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(loss="log_loss", random_state=seed)
+
+
+BASELINE_PRESET = "sgd-classifier"
+"""The textbook's classic baseline (scikit-learn), a preset like the others (fmnist.baseline trains it)."""
+
 PRESETS: dict[str, Preset] = {
     "seed": Preset("seed", "Seed (textbook)",
                    "Dense(10, softmax) on 784 pixels: the textbook's logistic-regression-like model.",
@@ -131,7 +153,15 @@ PRESETS: dict[str, Preset] = {
                          build_minute_cnn, seconds_per_sample=2.9e-4, compile_with_xla=False,
                          default_epochs=8, default_batch_size=128, default_optimizer="adam",
                          default_learning_rate=0.004, default_schedule="one-cycle", drawings_by_default=True),
+    BASELINE_PRESET: Preset(BASELINE_PRESET, "Textbook baseline: SGDClassifier (scikit-learn)",
+                            "Chapter 4's SGDClassifier(loss=\"log_loss\"), one partial_fit per epoch: logistic "
+                            "regression on the 784 pixels, like the seed network, trained by scikit-learn.",
+                            build_sgd_classifier, seconds_per_sample=4e-5, compile_with_xla=False,
+                            default_optimizer="sgd", framework="scikit-learn"),
 }
+
+KERAS_PRESETS: tuple[str, ...] = tuple(name for name, preset in PRESETS.items() if preset.is_keras)
+"""The presets that build a Keras model (all but the scikit-learn baseline)."""
 
 RECOMMENDED_PRESET = "minute-cnn"
 """The preset that Try it recommends and that the pages' quick train uses."""
@@ -204,7 +234,12 @@ def make_optimizer(name: str, learning_rate: float, schedule: str = "constant",
 
 
 def count_parameters(preset: str) -> int:
-    """Number of trainable parameters of a preset (builds the model; needs Keras)."""
+    """Number of trainable parameters of a preset (builds the model; needs Keras).
+
+    The scikit-learn baseline has a weight per pixel and class plus one intercept per class.
+    """
+    if not get_preset(preset).is_keras:
+        return IMAGE_SIZE * IMAGE_SIZE * NUM_CLASSES + NUM_CLASSES
     return int(build_model(preset).count_params())
 
 

@@ -60,6 +60,9 @@ COST_MODELS: dict[str, CostModel] = {
                      setup=0.6, compile=1.5),
     "minute-cnn": CostModel(per_sample=9.0e-5, per_step=2.0e-4, per_validation_sample=6.0e-5, per_epoch=0.1,
                             setup=0.8, compile=2.5, drawing_factor=1.3),
+    # The scikit-learn baseline: one partial_fit per epoch, then the loss and accuracy of every image.
+    "sgd-classifier": CostModel(per_sample=2.5e-5, per_step=0.0, per_validation_sample=1.0e-5, per_epoch=0.05,
+                                setup=0.5, compile=0.0),
 }
 DEFAULT_COST_MODEL = COST_MODELS["cnn"]
 """For a preset without a cost model of its own (a new one): priced like a CNN until it has run here."""

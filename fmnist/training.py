@@ -105,6 +105,24 @@ class TrainingConfig:
             raise ValueError(f"The random seed must be a whole number from 0 to 2147483647, not {self.seed!r}.")
         if self.drawings is not None and not isinstance(self.drawings, (bool, np.bool_)):
             raise ValueError(f"The drawings option must be on, off or the preset's default, not {self.drawings!r}.")
+        if not preset.is_keras:
+            self._refuse_keras_settings(preset)
+
+    def _refuse_keras_settings(self, preset: models.Preset) -> None:
+        """The scikit-learn baseline trains with its own SGD: a Keras setting other than the preset's
+        default would be silently ignored, so it is refused, naming what does not apply."""
+        differing = [label for label, value, default in (
+            ("loss", self.loss, preset.default_loss), ("optimizer", self.optimizer, preset.default_optimizer),
+            ("learning rate", self.learning_rate, preset.default_learning_rate),
+            ("batch size", self.batch_size, preset.default_batch_size),
+            ("learning-rate schedule", self.schedule, preset.default_schedule),
+            ("drawings", bool(self.drawings) if self.drawings is not None else False, preset.drawings_by_default),
+            ("plain fit", not self.fast, False),
+        ) if value != default]
+        if differing:
+            raise ValueError(f"The textbook baseline ({preset.name}) trains with scikit-learn's own SGD (log loss, "
+                             "its 'optimal' learning rate, one image at a time) and does not use these settings: "
+                             f"{', '.join(differing)}.")
 
     @property
     def uses_drawings(self) -> bool:
@@ -121,6 +139,8 @@ class TrainingConfig:
     def describe(self) -> str:
         """A short label for run lists and chart legends."""
         limit = f", {self.sample_limit:,} samples" if self.sample_limit else ""
+        if not models.get_preset(self.preset).is_keras:
+            return f"{self.preset}, log loss, scikit-learn SGD, {self.epochs} ep, val {self.validation_fraction:.0%}{limit}"
         schedule = "" if self.schedule == "constant" else f" {self.schedule}"
         limit += ", with drawings" if self.uses_drawings else ""
         return (f"{self.preset}, {self.loss.replace('_', ' ')}, {self.optimizer} "
@@ -160,6 +180,7 @@ class TrainingResult:
 
     config: TrainingConfig
     model: keras.Model
+    """A Keras model, or for the scikit-learn baseline a :class:`fmnist.baseline.BaselineModel`."""
     history: list[EpochReport]
     split: DataSplit
     stopped_early: bool
@@ -663,7 +684,15 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
 
     Every random choice of the run (initial weights, dropout masks, the shuffle) comes from
     ``config.seed`` alone, so runs that train at the same time do not change each other's numbers.
+
+    The scikit-learn baseline preset is trained by :func:`fmnist.baseline.train_baseline` with the
+    same callables, so the job queue, Stop and the live charts treat it like any other run.
     """
+    if not models.get_preset(config.preset).is_keras:
+        from fmnist import baseline
+
+        return baseline.train_baseline(config, dataset, on_epoch=on_epoch, on_batch=on_batch,
+                                       should_stop=should_stop, on_point=on_point)
     started = time.perf_counter()
     if tuple(dataset.x_train.shape[1:]) != (IMAGE_SIZE, IMAGE_SIZE):
         raise ValueError(f"The training images must be {IMAGE_SIZE}×{IMAGE_SIZE} pixels, "

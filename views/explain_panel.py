@@ -43,6 +43,9 @@ def render_drawing_readiness(record: runs.RunRecord) -> None:
     if record.config.preset == "seed":
         warning = _("This model has not learned from drawings (the seed preset never does). It knows shaded product "
                     "photos, so it often misreads outlines and flat shapes drawn here.")
+    elif record.config.preset == models.BASELINE_PRESET:
+        warning = _("This model has not learned from drawings (the textbook baseline never does). It knows shaded "
+                    "product photos, so it often misreads outlines and flat shapes drawn here.")
     else:
         warning = _("This model has not learned from drawings (drawings were off for this run). It knows shaded "
                     "product photos, so it often misreads outlines and flat shapes drawn here.")

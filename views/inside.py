@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from fmnist import inside
+from fmnist import baseline, inside
 from fmnist.data import CLASS_NAMES
 from views import common, runs, server
 from views.language import _, class_name
@@ -45,6 +45,9 @@ def render_linear(model) -> None:
                  "these ten templates, which is why it confuses similar shapes."))
     heatmap_grid(inside.class_templates(model), [class_name(label) for label in range(len(CLASS_NAMES))], columns=5,
                  diverging=True, key="inside_templates")
+    if baseline.is_baseline(model):
+        st.caption(_("For the textbook baseline these templates are exactly SGDClassifier's coef_: one row of 784 "
+                     "weights per class, shown as 28 × 28."))
 
 
 def render_mlp(model) -> None:

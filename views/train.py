@@ -6,7 +6,7 @@ import urllib.parse
 
 import streamlit as st
 
-from fmnist import links, models
+from fmnist import baseline, links, models
 from fmnist.jobs import JobStatus
 from fmnist.training import TrainingConfig
 from views import charts, choices, common, labels, runs, server, status
@@ -45,9 +45,12 @@ def apply_preset_defaults() -> None:
     """When the visitor picks another preset, the fields take that preset's own training defaults
     (the Minute CNN trains 8 epochs of Adam at batch 128, the textbook presets 5 of RMSprop at 32)."""
     config = TrainingConfig(preset=st.session_state["train_preset"])
-    for key, value in {"train_loss": config.loss, "train_epochs": config.epochs, "train_optimizer": config.optimizer,
-                       f"train_learning_rate_{config.optimizer}": config.effective_learning_rate,
-                       "train_batch_size": config.batch_size, "train_schedule": config.schedule}.items():
+    defaults = {"train_loss": config.loss, "train_epochs": config.epochs, "train_optimizer": config.optimizer,
+                f"train_learning_rate_{config.optimizer}": config.effective_learning_rate,
+                "train_batch_size": config.batch_size, "train_schedule": config.schedule}
+    if not models.PRESETS[config.preset].is_keras:  # the Keras fields stay as they were, shown disabled
+        defaults = {"train_epochs": config.epochs}
+    for key, value in defaults.items():
         st.session_state[key] = value
         choices.keep(key, value)
 
@@ -112,13 +115,14 @@ def read_settings() -> TrainingConfig | None:
             _("Model preset"), list(models.PRESETS), key="train_preset", on_change=apply_preset_defaults,
             format_func={name: labels.preset_title(name) for name in models.PRESETS}.__getitem__))
         st.caption(labels.preset_description(preset))
+        keras_only = not models.PRESETS[preset].is_keras  # the baseline: these settings are shown, disabled
         if server.tensorflow_warmup().ready.is_set():
             count = parameter_count(preset)
             st.caption(ngettext("{count} trainable parameter", "{count} trainable parameters", count).format(
                 count=format_number(count)))
         choices.restore("train_loss", DEFAULTS.loss)
         loss = choices.keep("train_loss", st.selectbox(
-            _("Loss"), list(models.LOSSES), key="train_loss",
+            _("Loss"), list(models.LOSSES), key="train_loss", disabled=keras_only,
             format_func={name: labels.short_loss(name) for name in models.LOSSES}.__getitem__,
             help=_("Cross-entropy is the natural loss for classes; mean squared error shows why.")))
         st.caption(labels.loss_text(loss))
@@ -131,19 +135,21 @@ def read_settings() -> TrainingConfig | None:
             help=_("Share of the training images held out to validate each epoch.")))
         choices.restore("train_optimizer", DEFAULTS.optimizer)
         optimizer = choices.keep("train_optimizer", st.selectbox(_("Optimizer"), list(models.OPTIMIZERS),
-                                                                 key="train_optimizer"))
+                                                                 key="train_optimizer", disabled=keras_only))
         learning_rate, problem = number_field(N_("Learning rate"), f"train_learning_rate_{optimizer}",
-                                              models.OPTIMIZERS[optimizer], step=0.0005, format="%.5f")
+                                              models.OPTIMIZERS[optimizer], step=0.0005, format="%.5f",
+                                              disabled=keras_only)
         problems.append(problem)
         choices.restore("train_schedule", DEFAULTS.schedule)
         schedule = choices.keep("train_schedule", st.selectbox(
-            _("Learning-rate schedule"), list(models.SCHEDULES), key="train_schedule",
+            _("Learning-rate schedule"), list(models.SCHEDULES), key="train_schedule", disabled=keras_only,
             format_func={name: labels.schedule_text(name).split(":")[0] for name in models.SCHEDULES}.__getitem__,
             help=_("Constant keeps the rate; one-cycle warms it up, then lowers it along a cosine to the end.")))
     with right:
         choices.restore("train_batch_size", DEFAULTS.batch_size)
         batch_size = choices.keep("train_batch_size", st.select_slider(
-            _("Batch size"), options=[8, 16, 32, 64, 128, 256, 512], key="train_batch_size"))
+            _("Batch size"), options=[8, 16, 32, 64, 128, 256, 512], key="train_batch_size",
+            disabled=keras_only))
         sample_limit, problem = number_field(
             N_("Training-sample limit"), "train_sample_limit", 0, step=1000,
             help=_("Train on only the first N training items: 0 means all of them. "
@@ -154,15 +160,24 @@ def read_settings() -> TrainingConfig | None:
         drawings_key = f"train_drawings_{preset}"
         choices.restore(drawings_key, models.PRESETS[preset].drawings_by_default)
         drawings = choices.keep(drawings_key, st.toggle(
-            _("Also learn from drawings"), key=drawings_key,
+            _("Also learn from drawings"), key=drawings_key, disabled=keras_only,
             help=_("Adds outlines, flat silhouettes and mirror images of the training items, so drawings on "
                    "Try it are recognised. On by default for the recommended preset.")))
+    if keras_only:
+        st.caption(_("The textbook baseline is scikit-learn's SGDClassifier: it always uses log loss (the same "
+                     "quantity as sparse categorical cross-entropy), its own SGD with the 'optimal' learning-rate "
+                     "schedule, one image at a time, and no drawings. The greyed-out settings do not apply to it; "
+                     "the epochs, validation split, sample limit and seed do."))
+        problems = problems[:1] + problems[2:]  # not the learning rate's: it does not apply
     problems = [problem for problem in problems if problem]
     if problems:
         for problem in problems:
             st.error(problem, icon=":material/error:")
         return None
     try:
+        if keras_only:
+            return TrainingConfig(preset=preset, epochs=int(epochs), validation_fraction=validation_percent / 100,
+                                  sample_limit=int(sample_limit) or None, seed=int(seed))
         return TrainingConfig(preset=preset, loss=loss, optimizer=optimizer, learning_rate=float(learning_rate),
                               epochs=int(epochs), batch_size=int(batch_size), schedule=schedule,
                               validation_fraction=validation_percent / 100,
@@ -255,6 +270,9 @@ def render_run_code() -> None:
         record = runs.choose_run(_("Run"), "code_run", list(reversed(records)), default=records[-1].run_id)
         server.wait_for_tensorflow()
         script = run_script(record)
+        if not models.PRESETS[record.config.preset].is_keras:
+            st.caption(_("This run is the textbook baseline: its code is scikit-learn alone, chapter 4's "
+                         "SGDClassifier loop."))
         st.download_button(_("Download the script (.py)"), script, key="download_code", icon=":material/download:",
                            file_name=f"{record.file_stem}.py", mime="text/x-python")
         st.code(script, language="python")
@@ -299,6 +317,14 @@ def render_comparison() -> None:
                                                       reference_lines=True), key="compare_accuracy")
     st.caption(_("Losses are on different scales (mean squared error is far smaller than cross-entropy): "
                  "compare accuracies across losses, losses within one loss."))
+    presets = {first.config.preset, second.config.preset}
+    if presets == {"seed", models.BASELINE_PRESET}:
+        st.info(_("Same model family: a softmax Dense(10) and a log-loss SGDClassifier are both logistic regression "
+                  "on the 784 pixels, trained differently (Keras' softmax over ten classes; scikit-learn's SGD, "
+                  "one class against the rest)."), icon=":material/compare_arrows:")
+    elif models.BASELINE_PRESET in presets and len(presets) == 2:
+        st.info(_("The baseline is logistic regression on the pixels, like the seed preset's Dense(10); this "
+                  "network's hidden layers let it learn more than a linear model can."), icon=":material/compare_arrows:")
 
 
 def render_estimate(config: TrainingConfig, dataset) -> None:
@@ -347,7 +373,14 @@ def render() -> None:
                           disabled=config is None or active is not None,
                           help=_("One run at a time per visitor; stop the current run to start another.")
                           if active else None)
+        start_baseline = config is not None and models.PRESETS[config.preset].is_keras and st.button(
+            _("Train the textbook baseline"), icon=":material/school:", key="train_baseline",
+            disabled=active is not None,
+            help=_("Chapter 4's classic: scikit-learn's SGDClassifier(loss=\"log_loss\"), one partial_fit per "
+                   "epoch, on these settings' split, seed, sample limit and epochs. Compare it with a run below."))
     choices.keep("train_settings_open", st.session_state.get("train_settings_open", True))
+    if start_baseline and active is None:
+        config, start = baseline.baseline_config(config), True
     if start and config is not None and active is None:
         server.wait_for_tensorflow()
         record = runs.start_run(config, dataset)

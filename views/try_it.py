@@ -11,7 +11,7 @@ import tempfile
 import numpy as np
 import streamlit as st
 
-from fmnist import evaluation
+from fmnist import baseline, evaluation
 from fmnist.preprocess import ImageError, PreparedImage, prepare_drawing, prepare_image
 from views import choices, common, explain_panel, runs, server
 from views.language import N_, _, format_percent
@@ -169,9 +169,18 @@ def render() -> None:
     st.divider()
     st.subheader(_("Take it with you"))
     left, right = st.columns(2)
-    left.download_button(_("Download the model (.keras)"), data=lambda: model_file_bytes(record),
-                         file_name=f"{record.file_stem}.keras",
-                         mime="application/octet-stream", key="download_model", icon=":material/download:")
+    if baseline.is_baseline(record.job.result.model):  # scikit-learn: no .keras file, its weights as plain arrays
+        left.download_button(_("Download the weights (coef_ and intercept_, .npz)"),
+                             data=record.job.result.model.weights_file_bytes,
+                             file_name=f"{record.file_stem}-weights.npz", mime="application/octet-stream",
+                             key="download_weights", icon=":material/download:",
+                             help=_("The textbook baseline is a scikit-learn model, so there is no .keras file. "
+                                    "numpy.load gives its arrays; its probabilities are expit(pixels @ coef.T + "
+                                    "intercept), normalised to sum to 1."))
+    else:
+        left.download_button(_("Download the model (.keras)"), data=lambda: model_file_bytes(record),
+                             file_name=f"{record.file_stem}.keras",
+                             mime="application/octet-stream", key="download_model", icon=":material/download:")
     right.download_button(_("Download the run's metrics (CSV)"), data=metrics_csv(record),
                           file_name=f"{record.file_stem}-metrics.csv",
                           mime="text/csv", key="download_metrics", icon=":material/table:")

@@ -12,7 +12,7 @@ import pytest
 from fmnist import codegen, data, models, training
 
 
-@pytest.mark.parametrize("preset", list(models.PRESETS))
+@pytest.mark.parametrize("preset", list(models.KERAS_PRESETS))
 @pytest.mark.parametrize("loss", list(models.LOSSES))
 def test_every_preset_and_loss_gives_a_script_that_compiles_and_spells_out_the_settings(preset, loss):
     config = training.TrainingConfig(preset=preset, loss=loss, optimizer="adam", learning_rate=0.003, epochs=3,
@@ -33,7 +33,7 @@ def test_every_preset_and_loss_gives_a_script_that_compiles_and_spells_out_the_s
     assert "import fmnist" not in script and "from fmnist" not in script  # standalone
 
 
-@pytest.mark.parametrize("preset", list(models.PRESETS))
+@pytest.mark.parametrize("preset", list(models.KERAS_PRESETS))
 def test_the_scripts_model_is_the_presets_model(preset):
     """The model part of the script runs on its own and builds the preset's architecture."""
     import keras
