@@ -567,7 +567,10 @@ def _slot_key(config: TrainingConfig, total_steps: int) -> tuple:
 
 def needs_compiling(config: TrainingConfig, training_samples: int) -> bool:
     """Whether a run of ``config`` on ``training_samples`` images would trace and compile a new engine
-    (no idle slot for its settings yet), which its first epoch then pays for."""
+    (no idle slot for its settings yet), which its first epoch then pays for. The scikit-learn
+    baseline compiles nothing."""
+    if not models.get_preset(config.preset).is_keras:
+        return False
     if not config.fast:
         return True
     key = _slot_key(config, math.ceil(training_samples / config.batch_size) * config.epochs)

@@ -134,3 +134,10 @@ def test_the_eta_never_moves_by_more_than_the_step_between_two_readings():
     for earlier, later in zip(readings, readings[1:], strict=False):
         expected = earlier - 1.0  # one second between two readings
         assert expected / timing.MAX_ETA_STEP <= later <= expected * timing.MAX_ETA_STEP + 1e-9
+
+
+def test_the_textbook_baseline_compiles_nothing():
+    from fmnist import training
+
+    assert not training.needs_compiling(TrainingConfig(preset="sgd-classifier"), 48_000)
+    assert training.needs_compiling(TrainingConfig(preset="mlp", batch_size=8, epochs=3), 48_000)
