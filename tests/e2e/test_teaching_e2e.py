@@ -151,6 +151,8 @@ def test_a_baseline_run_is_overlaid_on_a_seed_run_with_why_they_compare(app_serv
 
     # Picked as a preset, its Keras settings are greyed out and explained.
     page.set_viewport_size({"width": 1440, "height": 900})
+    main.get_by_role("heading", name="Train a network").evaluate("heading => heading.scrollIntoView()")
+    wait_for_app_run(page)
     choose(page, "Model preset", models.PRESETS[models.BASELINE_PRESET].title)
     for label in ("Loss", "Optimizer"):
         expect(field(page, "combobox", label)).to_be_disabled()

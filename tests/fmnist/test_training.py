@@ -92,7 +92,7 @@ def test_numpy_integers_are_accepted():
     ({"sample_limit": 0}, r"The training-sample limit must be a positive whole number, not 0\."),
     ({"sample_limit": 2.5}, r"The training-sample limit must be a positive whole number"),
     ({"loss": "hinge"}, r"Unknown loss 'hinge'; choose one of sparse_categorical_crossentropy, "),
-    ({"preset": "resnet"}, r"Unknown model preset 'resnet'; choose one of seed, mlp, cnn, minute-cnn\."),
+    ({"preset": "resnet"}, r"Unknown model preset 'resnet'; choose one of seed, mlp, cnn, minute-cnn, sgd-classifier\."),
     ({"schedule": "step"}, r"Unknown learning-rate schedule 'step'; choose one of constant, one-cycle\."),
     ({"optimizer": "adagrad"}, r"Unknown optimizer 'adagrad'; choose one of rmsprop, adam, sgd\."),
     ({"seed": -1}, r"The random seed must be a whole number from 0 to 2147483647, not -1\."),
