@@ -24,6 +24,10 @@ CORE_MESSAGES = (
     N_("Minute CNN"),
     N_("Mirror images, three Conv + MaxPool blocks in bfloat16, 8 epochs of one-cycle Adam at batch 128: above "
        "0.92 in well under a minute."),
+    N_("Textbook baseline: SGDClassifier (scikit-learn)"),
+    N_("Chapter 4's SGDClassifier(loss=\"log_loss\"), one partial_fit per epoch: logistic regression on the 784 "
+       "pixels, like the seed network, trained by scikit-learn."),
+    N_("does not apply to the baseline"),
     N_("Sparse categorical cross-entropy (integer targets)"),
     N_("Categorical cross-entropy (one-hot targets)"),
     N_("Mean squared error (one-hot targets; shows why cross-entropy is used)"),
@@ -63,6 +67,10 @@ def schedule_text(name: str) -> str:
 def describe_config(config: TrainingConfig) -> str:
     """``TrainingConfig.describe`` in the visitor's language (the same text in English)."""
     limit = _(", {count} samples").format(count=f"{config.sample_limit:,}") if config.sample_limit else ""
+    if not models.get_preset(config.preset).is_keras:
+        return _("{preset}, log loss, scikit-learn SGD, {epochs} ep, val {validation}{limit}").format(
+            preset=config.preset, epochs=config.epochs, validation=format_percent(config.validation_fraction, 0),
+            limit=limit)
     schedule = "" if config.schedule == "constant" else f" {config.schedule}"
     limit += _(", with drawings") if config.uses_drawings else ""
     loss = SHORT_LOSSES.get(config.loss)

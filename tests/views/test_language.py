@@ -178,7 +178,8 @@ def test_every_core_text_that_a_page_shows_has_a_korean_translation():
 
 
 @pytest.mark.parametrize("config", [TrainingConfig(), TrainingConfig(preset="minute-cnn"),
-                                    TrainingConfig(loss="mean_squared_error", sample_limit=5000, drawings=True)])
+                                    TrainingConfig(loss="mean_squared_error", sample_limit=5000, drawings=True),
+                                    TrainingConfig(preset="sgd-classifier", sample_limit=5000)])
 def test_a_runs_settings_line_in_english_is_the_cores(config):
     assert labels.describe_config(config) == config.describe()
 
@@ -187,7 +188,8 @@ def test_confused_pairs_and_estimate_bases_in_english_are_the_cores():
     pair = evaluation.ConfusedPair(true_label=6, predicted_label=0, count=7)
     assert labels.confused_pair(pair) == pair.describe()
     for measured_runs in (0, 1, 3):
-        estimate = timing.Estimate(epoch_seconds=1.0, setup_seconds=1.0, epochs=5, measured_runs=measured_runs)
+        estimate = timing.Estimate(training_seconds=0.8, validation_seconds=0.2, setup_seconds=1.0, epochs=5,
+                                   measured_runs=measured_runs)
         assert labels.estimate_basis(estimate) == estimate.basis_text
 
 
