@@ -244,8 +244,8 @@ def history_rows(records: list[runs.RunRecord]) -> list[dict]:
         last = snapshot.epochs[-1] if snapshot.epochs else None
         rows.append({_("run"): record.name, _("status"): status.short_status(snapshot),
                      _("epochs"): status.epochs_text(snapshot),
-                     _("val accuracy"): round(last.val_accuracy, 4) if last else None,
-                     _("val loss"): round(last.val_loss, 4) if last else None,
+                     _("val accuracy"): format_number(last.val_accuracy, 4) if last else "—",
+                     _("val loss"): format_number(last.val_loss, 4) if last else "—",
                      _("seconds"): round(sum(r.seconds for r in snapshot.epochs), 1),
                      _("settings"): labels.describe_config(record.config)})
     return rows
@@ -283,9 +283,7 @@ def render_run_history() -> None:
     if not records:
         return
     st.subheader(_("Your runs"))
-    st.dataframe(history_rows(records), hide_index=True, width="stretch",
-                 column_config={_("val accuracy"): st.column_config.NumberColumn(format="%.4f"),
-                                _("val loss"): st.column_config.NumberColumn(format="%.4f")})
+    st.dataframe(history_rows(records), hide_index=True, width="stretch")
 
 
 def render_comparison() -> None:

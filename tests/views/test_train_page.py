@@ -106,6 +106,7 @@ def test_run_history_lists_runs_and_two_finished_runs_can_be_compared(new_sessio
     assert list(table["run"]) == [second.name, first.name]
     assert list(table["status"]) == ["finished", "finished"]
     assert list(table["epochs"]) == ["1/1", "1/1"]
+    assert list(table["val accuracy"]) == [f"{run.job.snapshot().epochs[-1].val_accuracy:.4f}" for run in (second, first)]
     assert "Compare two runs" in [subheader.value for subheader in at.subheader]
     assert at.selectbox(key="compare_first").value == first.run_id
     assert at.selectbox(key="compare_second").value == second.run_id
@@ -126,6 +127,8 @@ def test_start_waits_in_the_queue_while_the_server_slot_is_taken(new_session, mo
         wait_for_text(at, "Queued, position 1")
         assert record.job.snapshot().status is JobStatus.QUEUED
         assert not at.exception
+        row = at.dataframe[0].value.iloc[0]  # a run without an epoch yet: a dash, not "None"
+        assert (row["run"], row["epochs"], row["val accuracy"], row["val loss"]) == (record.name, "0/1", "—", "—")
 
         slot_holder.request_stop()
         wait_for_runs_to_end(at)
