@@ -210,6 +210,15 @@ def _train_in_worker(job_id: int, config: TrainingConfig, dataset: FashionMnist,
     return outcome
 
 
+def _warm_up_worker() -> int:
+    """A warm-up task: TensorFlow imported and the seed engine compiled in this worker process,
+    which Ray then reuses for this server's jobs; returns the process id."""
+    from fmnist import training
+
+    training.warm_up()
+    return os.getpid()
+
+
 def model_to_outcome(model: Any) -> dict[str, Any]:
     """How a trained model travels back to the server: a Keras model as the bytes of its ``.keras``
     file (portable between TensorFlow builds, no pickled graph objects); any other model (e.g. a
@@ -484,6 +493,15 @@ class RayJobManager:
                 return job
             self._condition.notify_all()
         return job
+
+    def warm_up_workers(self, count: int | None = None) -> list:
+        """Start ``count`` workers (default: as many as can train at once) that import TensorFlow
+        and compile the seed engine, as the thread backend's server does at start, so that the
+        first runs do not pay for it. Returns the tasks' references (their results: process ids)."""
+        count = self.max_concurrent if count is None else count
+        warm_up = _ray().remote(_warm_up_worker).options(num_cpus=self.num_cpus, max_retries=0,
+                                                         name="fmnist-warm-up")
+        return [warm_up.remote() for _ in range(count)]
 
     def queue_position(self, job: RayTrainingJob) -> int:
         """1 for this server's next waiting job, 0 when the job is not waiting (a lower bound of

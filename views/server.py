@@ -90,6 +90,7 @@ class TrainingBackend:
     def _connect(self) -> None:
         try:
             self.manager = ray_backend.make_job_manager(self.address)
+            self.manager.warm_up_workers()  # TensorFlow starts in the workers, not at the first Start
         except (ray_backend.RayUnavailableError, ValueError) as error:
             self.error = str(error)
         except Exception as error:  # noqa: BLE001 - shown on the page instead of a traceback

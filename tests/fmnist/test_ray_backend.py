@@ -149,6 +149,16 @@ def test_job_finishes_with_a_model_usable_for_prediction(make_manager, tiny_data
     wait_until(lambda: gc.collect() is not None and model() is None, timeout=10, message="the model to be freed")
 
 
+def test_warmed_up_workers_have_tensorflow_ready_for_the_jobs(make_manager, tiny_dataset):
+    manager = make_manager()
+    warmed = set(ray.get(manager.warm_up_workers(), timeout=WAIT_SECONDS * 2))
+    assert len(warmed) == 2  # both CPUs of the instance, one worker each
+    job = manager.submit(SHORT, tiny_dataset)
+    heartbeat_until_done(job)
+    assert job.snapshot().status is jobs.JobStatus.FINISHED, job.snapshot().error
+    assert job.worker_pid in warmed
+
+
 def test_a_second_job_waits_for_a_worker_then_runs(make_manager, tiny_dataset):
     manager = make_manager(num_cpus=2)  # each job takes the whole 2-CPU instance
     first = manager.submit(LONG, tiny_dataset)
