@@ -497,10 +497,11 @@ class RayJobManager:
     def warm_up_workers(self, count: int | None = None) -> list:
         """Start ``count`` workers (default: as many as can train at once) that import TensorFlow
         and compile the seed engine, as the thread backend's server does at start, so that the
-        first runs do not pay for it. Returns the tasks' references (their results: process ids)."""
+        first runs do not pay for it. The warm-up tasks reserve no CPU: a run that arrives
+        meanwhile is not held back in the queue by them. Returns the tasks' references (their
+        results: process ids)."""
         count = self.max_concurrent if count is None else count
-        warm_up = _ray().remote(_warm_up_worker).options(num_cpus=self.num_cpus, max_retries=0,
-                                                         name="fmnist-warm-up")
+        warm_up = _ray().remote(_warm_up_worker).options(num_cpus=0, max_retries=0, name="fmnist-warm-up")
         return [warm_up.remote() for _ in range(count)]
 
     def queue_position(self, job: RayTrainingJob) -> int:
