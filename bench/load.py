@@ -82,9 +82,14 @@ MOVING_PHASE = re.compile(r"Training epoch \d+/\d+ \(\d+% of it\)[^.]*\. Epochs 
 """The status line of a run part-way through an epoch: it changes as the epoch goes on."""
 PAGE_STATE_SCRIPT = """() => {
     const app = document.querySelector('[data-testid="stApp"]');
-    return app ? `${app.getAttribute('data-test-connection-state')}/${app.getAttribute('data-test-script-state')}`
-               : 'no app element';
+    const sidebar = document.querySelector('[data-testid="stSidebar"]');
+    const state = app ? `${app.getAttribute('data-test-connection-state')}/${app.getAttribute('data-test-script-state')}`
+                      : 'no app element';
+    return `${state}; sidebar says: ${sidebar ? sidebar.textContent : ''}`;
 }"""
+"""At a stall: the page's connection and script state, and the sidebar's status, which has a
+fragment (and a poll) of its own: a sidebar ahead of the panel means the panel's fragment stopped
+rerunning; both alike mean the run's state on the server did not move."""
 
 
 @dataclasses.dataclass
@@ -181,7 +186,10 @@ def read_state(visitor: Visitor, now: float) -> bool:
             state = "unknown"
             with contextlib.suppress(Exception):
                 state = visitor.page.evaluate(PAGE_STATE_SCRIPT)
-            visitor.stall = f"{state}: {line}"
+            sidebar_said = state.partition("; sidebar says: ")[2]
+            sidebar = MOVING_PHASE.search(sidebar_said) or re.search(r"Training finished[^.]*\.", sidebar_said)
+            visitor.stall = (f"{state.partition(';')[0]}: {line} | sidebar: "
+                             f"{sidebar.group(0) if sidebar else sidebar_said.strip()[-120:]}")
             progress(f"load: a page stopped updating for {now - visitor.last_change:.0f} s ({visitor.stall})")
     return running
 

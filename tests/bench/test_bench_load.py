@@ -12,7 +12,7 @@ class ScriptedPage:
         self.text = ""
 
     def evaluate(self, script: str) -> str:
-        return self.text if "textContent" in script else "CONNECTED/notRunning"
+        return self.text if "body.textContent" in script else "CONNECTED/notRunning; sidebar says: Run 1: " + self.text
 
 
 def test_ray_is_an_option_of_the_bench_with_local_as_its_default():
@@ -35,7 +35,8 @@ def test_a_running_page_that_keeps_its_text_is_a_stall_and_a_waiting_one_is_not(
     assert load.read_state(visitor, 22.0)
     assert load.read_state(visitor, 22.0 + load.STALL_SECONDS + 1)  # the same line, 1 s over the limit
     assert visitor.longest_silence == load.STALL_SECONDS + 1
-    assert visitor.stall == "CONNECTED/notRunning: Training epoch 1/2 (60% of it), about 2 s left. Epochs done: 0/2"
+    line = "Training epoch 1/2 (60% of it), about 2 s left. Epochs done: 0/2"
+    assert visitor.stall == f"CONNECTED/notRunning: {line} | sidebar: {line}"
     page.text = "Finishing. Epochs done: 2/2."  # a phase whose line stays the same: no stall
     assert load.read_state(visitor, 41.0) and load.read_state(visitor, 41.0 + 2 * load.STALL_SECONDS)
     assert visitor.longest_silence == load.STALL_SECONDS + 1
