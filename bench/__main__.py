@@ -47,6 +47,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--streamlit-option", action="append", default=[], metavar="NAME=VALUE",
                         help="pass --NAME VALUE to `streamlit run` (repeatable), e.g. runner.postScriptGC=false "
                              "to try a setting before changing the app; none by default")
+    parser.add_argument("--ray", nargs="?", const="local", default="", metavar="ADDRESS",
+                        help="the load group's server trains on Ray (FMNIST_RAY_ADDRESS): local (the default "
+                             "when given without a value: a new local instance with the machine's cores), auto "
+                             "or host:port; without it, in the server's own threads")
     parser.add_argument("--app", type=Path, default=measure.REPOSITORY / "app.py",
                         help="the Streamlit app for the browser groups (default: the repository's app.py)")
     arguments = parser.parse_args(argv)
@@ -84,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         quick=arguments.quick, app_path=arguments.app.resolve(),
         deadline=time.monotonic() + (QUICK_SECONDS if arguments.quick else FULL_SECONDS),
         memory_with_browser={"browser", "memory"} <= set(arguments.groups),
-        streamlit_options=tuple(tuple(option.split("=", 1)) for option in arguments.streamlit_option))
+        streamlit_options=tuple(tuple(option.split("=", 1)) for option in arguments.streamlit_option),
+        ray_address=arguments.ray)
     metrics: dict[str, object] = {}
     errors: dict[str, str] = {}
     group_keys: dict[str, list[str]] = {}
@@ -115,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     summary: dict[str, object] = {
         "mode": "quick" if settings.quick else "full",
+        "backend": f"ray ({settings.ray_address})" if settings.ray_address else "threads",
         "groups": arguments.groups,
         "cpu_count": os.cpu_count(),
         "streamlit_options": dict(settings.streamlit_options),

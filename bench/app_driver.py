@@ -31,7 +31,8 @@ NAV_LINK = '[data-testid="stSidebarNavLink"]'
 MAIN_HEADING = '[data-testid="stMain"] :is(h1, h2, h3)'
 EXCEPTION = '[data-testid="stException"]'
 EPOCHS_DONE = re.compile(r"Epochs done: (\d+)/(\d+)")
-QUEUED = re.compile(r"Queued, position (\d+)")
+QUEUED = re.compile(r"(?:Queued, position|Waiting for a worker, place) (\d+)")
+"""A run waiting for its turn: in the server's own queue (threads) or in the Ray cluster's."""
 FINISHED_TEXT = "Training finished"
 ENDED_BADLY = re.compile(r"Training (failed|stopped)")
 
@@ -74,11 +75,14 @@ class StreamlitServer:
     file whose tail is quoted when the server dies or never opens its port.
     """
 
-    def __init__(self, app_path: Path, options: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, app_path: Path, options: tuple[tuple[str, str], ...] = (),
+                 environment: dict[str, str] | None = None) -> None:
         if not app_path.is_file():
             raise FileNotFoundError(f"no Streamlit app at {app_path}")
         self.app_path = app_path
         self.options = options
+        self.environment = dict(environment or {})
+        """Variables set for the server on top of the harness's original environment (e.g. the Ray address)."""
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}/"
         self.process: subprocess.Popen | None = None
@@ -86,7 +90,7 @@ class StreamlitServer:
         self.log = tempfile.NamedTemporaryFile(prefix="bench-streamlit-", suffix=".log", delete=False)  # noqa: SIM115
 
     def start(self) -> StreamlitServer:
-        environment = dict(ORIGINAL_ENVIRONMENT)
+        environment = {**ORIGINAL_ENVIRONMENT, **self.environment}
         if REPOSITORY not in self.app_path.resolve().parents:  # an app outside the checkout still imports fmnist
             environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPOSITORY),
                                                                       environment.get("PYTHONPATH")]))
@@ -169,7 +173,7 @@ def launch_chromium(playwright):
 
 
 @contextlib.contextmanager
-def browser_and_fresh_server(app_path: Path, streamlit_options, announce):
+def browser_and_fresh_server(app_path: Path, streamlit_options, announce, environment: dict[str, str] | None = None):
     """Chromium plus a fresh Streamlit server with its port open; both are closed afterwards.
 
     ``announce(port)`` is called once the server is launched, before waiting for its port.
@@ -179,7 +183,7 @@ def browser_and_fresh_server(app_path: Path, streamlit_options, announce):
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
-            with StreamlitServer(app_path, streamlit_options) as server:
+            with StreamlitServer(app_path, streamlit_options, environment) as server:
                 announce(server.port)
                 server.wait_for_port()
                 yield browser, server

@@ -31,6 +31,9 @@ class Settings:
     """Both browser groups run: the ``browser`` group takes the ``memory`` measurements on its server."""
     streamlit_options: tuple[tuple[str, str], ...] = ()
     """Extra ``--<option> <value>`` pairs for ``streamlit run`` (none by default: the app's own settings)."""
+    ray_address: str = ""
+    """``--ray``: the servers the load group starts train on this Ray cluster ("local": a new local
+    instance); empty: in the server's own threads."""
 
     def seconds_left(self) -> float:
         return self.deadline - time.monotonic()

@@ -3,8 +3,9 @@
 ``python -m bench.ray_jobs [--address local]`` prints one JSON line. For each backend, on the
 real Fashion-MNIST data and the seed preset:
 
-- ``*_job_start_cold_seconds``: submit to the first progress report of the first job (for Ray:
-  the worker process imports TensorFlow);
+- ``*_job_start_cold_seconds``: submit to the first progress report of the first job, after the
+  warm-up each backend's server does when it starts (threads: ``training.warm_up()`` in the
+  process, ``*_warm_up_seconds``; Ray: ``RayJobManager.warm_up_workers()``, TensorFlow in the workers);
 - ``*_job_start_seconds``: the same for the next jobs (median);
 - ``*_report_latency_seconds`` (and ``_mean_``): the time from a worker's epoch report to the
   server's snapshot showing it, at most (and on average);
@@ -38,13 +39,14 @@ class LoggedTrain:
     def __init__(self, path: pathlib.Path) -> None:
         self.path = str(path)
 
-    def __call__(self, config, dataset, on_epoch=None, on_batch=None, should_stop=None):
+    def __call__(self, config, dataset, on_epoch=None, on_batch=None, should_stop=None, on_point=None):
         def logged_epoch(report):
             with open(self.path, "a") as log_file:
                 log_file.write(f"{report.epoch} {time.time()}\n")
             on_epoch(report)
 
-        return training.train(config, dataset, on_epoch=logged_epoch, on_batch=on_batch, should_stop=should_stop)
+        return training.train(config, dataset, on_epoch=logged_epoch, on_batch=on_batch, should_stop=should_stop,
+                              on_point=on_point)
 
     def reported_at(self) -> dict[int, float]:
         with open(self.path) as log_file:
@@ -102,6 +104,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         real_train = jobs.train
         jobs.train = logged
         try:
+            started = time.monotonic()
+            training.warm_up()
+            results["threads_warm_up_seconds"] = round(time.monotonic() - started, 2)
             results.update(measure_backend(jobs.JobManager(), dataset, "threads", logged))
         finally:
             jobs.train = real_train
@@ -110,6 +115,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results["ray_init_seconds"] = round(time.monotonic() - started, 2)
         manager = ray_backend.RayJobManager(train_function=logged)
         try:
+            started = time.monotonic()
+            ray_backend._ray().get(manager.warm_up_workers())
+            results["ray_warm_up_seconds"] = round(time.monotonic() - started, 2)
             results.update(measure_backend(manager, dataset, "ray", logged))
         finally:
             manager.close()

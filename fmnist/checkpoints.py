@@ -63,6 +63,17 @@ class EpochCheckpoints:
         del self._complete[victim]
         self.evicted.append(victim)
 
+    def __getstate__(self) -> dict:
+        """Picklable without its lock: a Ray worker sends a run's checkpoints back to the server."""
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def epochs(self) -> list[int]:
         """The epochs whose weights are kept, in order."""

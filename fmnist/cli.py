@@ -16,10 +16,10 @@ import sys
 import time
 from collections.abc import Sequence
 
-from fmnist import models
+from fmnist import models, ray_backend
 from fmnist.data import CLASS_NAMES, DataError, cache_paths, directory_source_name, load_dataset, requested_directory
 from fmnist.preprocess import prepare_image
-from fmnist.training import EpochReport, TrainingConfig
+from fmnist.training import EpochReport, TrainingConfig, TrainingResult
 
 
 def _progress(fraction: float, message: str) -> None:
@@ -56,8 +56,11 @@ def command_train(arguments: argparse.Namespace) -> int:
     from fmnist import evaluation, training  # TensorFlow loads here, after the arguments are checked
 
     output = sys.stderr if arguments.json else sys.stdout
-    result = training.train(config, dataset,
-                            on_epoch=lambda report: print(_epoch_line(report, config.epochs), file=output, flush=True))
+    print_epoch = lambda report: print(_epoch_line(report, config.epochs), file=output, flush=True)  # noqa: E731
+    if arguments.ray:
+        result = train_on_ray(config, dataset, arguments.ray, print_epoch)
+    else:
+        result = training.train(config, dataset, on_epoch=print_epoch)
     validation = evaluation.evaluate_model(result.model, dataset.x_train[result.split.validation_indices],
                                            dataset.y_train[result.split.validation_indices], config.loss)
     test = evaluation.evaluate_model(result.model, dataset.x_test, dataset.y_test, config.loss)
@@ -82,6 +85,41 @@ def command_train(arguments: argparse.Namespace) -> int:
                        "drawings": config.uses_drawings},
         }))
     return 0
+
+
+class JobFailedError(RuntimeError):
+    """A training job on the Ray cluster ended without a model (the message says why)."""
+
+
+def train_on_ray(config: TrainingConfig, dataset, address: str, on_epoch) -> TrainingResult:
+    """Train as one job on the Ray cluster at ``address`` (auto, host:port or local), through the
+    same job manager the web pages use; epochs are reported as they arrive."""
+    from fmnist import jobs
+
+    manager = ray_backend.make_job_manager(address)
+    job = manager.submit(config, dataset)
+    shown = 0
+    try:
+        while not job.wait(0.2):
+            job.heartbeat()
+            shown = _report_new_epochs(job.snapshot(), shown, on_epoch)
+    except KeyboardInterrupt:
+        job.request_stop()
+        job.wait(30)
+        raise
+    finally:
+        manager.close()
+    snapshot = job.snapshot()
+    _report_new_epochs(snapshot, shown, on_epoch)
+    if snapshot.status is jobs.JobStatus.FAILED or job.result is None:
+        raise JobFailedError(snapshot.error or "The Ray job ended without a model.")
+    return job.result
+
+
+def _report_new_epochs(snapshot, shown: int, on_epoch) -> int:
+    for report in snapshot.epochs[shown:]:
+        on_epoch(report)
+    return max(shown, len(snapshot.epochs))
 
 
 def command_predict(arguments: argparse.Namespace) -> int:
@@ -136,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also learn from drawing-like images (default: the preset's choice)")
     train.add_argument("--save", default=None, help="save the model to this .keras file")
     train.add_argument("--json", action="store_true", help="end with one JSON line (progress goes to stderr)")
+    train.add_argument("--ray", default=None, metavar="ADDRESS",
+                       help="train as a job on a Ray cluster: auto, host:port, or local (a new local instance)")
     train.set_defaults(handler=command_train)
 
     predict = commands.add_parser("predict", help="classify a picture with a saved model")
@@ -155,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as error:  # ImageError, DataError and bad options are ValueErrors
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except (ray_backend.RayUnavailableError, JobFailedError) as error:  # a cluster out of reach, a failed job
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -150,6 +150,8 @@ class JobSnapshot:
     expected_wait_seconds: float | None = None
     """For a queued job: about how long until it starts."""
     eta: float | None = None
+    waiting_for_worker: bool = False
+    """Queued in a cluster's scheduler (the Ray backend), not in this server's own queue."""
 
     def eta_seconds(self) -> float | None:
         """Seconds left, for a running job (see :func:`fmnist.timing.remaining_seconds`)."""

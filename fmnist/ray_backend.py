@@ -68,16 +68,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fmnist import timing
 from fmnist.data import FashionMnist
 from fmnist.jobs import JobManager, JobSnapshot, JobStatus
-from fmnist.training import DataSplit, EpochReport, TrainingConfig, TrainingResult
+from fmnist.training import DataSplit, EpochReport, TrainingConfig, TrainingPoint, TrainingResult
 
 logger = logging.getLogger(__name__)
 
 RAY_ADDRESS_VARIABLE = "FMNIST_RAY_ADDRESS"
 REPOSITORY_ROOT = pathlib.Path(__file__).resolve().parent.parent
-WAITING_FOR_WORKER = "waiting for a worker"
-"""What a queued Ray job is doing, for the page's status line."""
 
 WORKER_DIED_MESSAGE = ("The training worker stopped unexpectedly (its process was killed or crashed). "
                        "Nothing else was lost: start the run again to retry.")
@@ -112,7 +111,7 @@ def _make_progress_board_class():
 
         def _job(self, job_id: int) -> dict[str, Any]:
             return self._jobs.setdefault(job_id, {"started": False, "pid": 0, "node": "", "epochs": [],
-                                                  "epoch": 0, "fraction": 0.0, "stop": False})
+                                                  "points": [], "epoch": 0, "fraction": 0.0, "stop": False})
 
         def started(self, job_id: int, pid: int, node: str) -> None:
             self._job(job_id).update(started=True, pid=pid, node=node)
@@ -125,16 +124,21 @@ def _make_progress_board_class():
             job["epochs"].append(report)
             job["fraction"] = 1.0
 
+        def report_point(self, job_id: int, point: tuple) -> None:
+            self._job(job_id)["points"].append(point)
+
         def request_stop(self, job_id: int) -> None:
             self._job(job_id)["stop"] = True
 
         def stop_requested(self, job_id: int) -> bool:
             return self._job(job_id)["stop"]
 
-        def poll(self, known_epochs: dict[int, int]) -> dict[int, dict[str, Any]]:
-            """Each job's state, with only the epoch reports after the ``known_epochs[job_id]`` first."""
-            return {job_id: dict(self._job(job_id), epochs=self._job(job_id)["epochs"][known:])
-                    for job_id, known in known_epochs.items()}
+        def poll(self, known: dict[int, tuple[int, int]]) -> dict[int, dict[str, Any]]:
+            """Each job's state, with only the epoch reports and points after the ``known[job_id]``
+            = (epochs, points) first ones."""
+            return {job_id: dict(self._job(job_id), epochs=self._job(job_id)["epochs"][epochs:],
+                                 points=self._job(job_id)["points"][points:])
+                    for job_id, (epochs, points) in known.items()}
 
         def forget(self, job_id: int) -> None:
             self._jobs.pop(job_id, None)
@@ -187,14 +191,15 @@ def _train_in_worker(job_id: int, config: TrainingConfig, dataset: FashionMnist,
     def on_batch(epoch: int, fraction: float) -> None:
         board.report_batch.remote(job_id, epoch, fraction)
 
-    result = train_function(config, dataset, on_epoch=on_epoch, on_batch=on_batch, should_stop=should_stop)
-    with tempfile.TemporaryDirectory(prefix="fmnist-ray-") as directory:
-        path = pathlib.Path(directory) / "model.keras"
-        result.model.save(path)
-        model_bytes = path.read_bytes()
-    outcome = {"model_keras": model_bytes, "history": [dataclasses.astuple(report) for report in result.history],
+    def on_point(point: TrainingPoint) -> None:
+        board.report_point.remote(job_id, dataclasses.astuple(point))
+
+    result = train_function(config, dataset, on_epoch=on_epoch, on_batch=on_batch, should_stop=should_stop,
+                            on_point=on_point)
+    outcome = {"history": [dataclasses.astuple(report) for report in result.history],
                "train_indices": result.split.train_indices, "validation_indices": result.split.validation_indices,
-               "stopped_early": result.stopped_early, "seconds": result.seconds}
+               "stopped_early": result.stopped_early, "seconds": result.seconds,
+               "checkpoints": result.checkpoints, **model_to_outcome(result.model)}
     # The worker process is reused by the next job: free this job's model and graphs now.
     del result
     with contextlib.suppress(Exception):
@@ -203,6 +208,34 @@ def _train_in_worker(job_id: int, config: TrainingConfig, dataset: FashionMnist,
         keras.backend.clear_session()
     gc.collect()
     return outcome
+
+
+def _warm_up_worker() -> int:
+    """A warm-up task: TensorFlow imported and the seed engine compiled in this worker process,
+    which Ray then reuses for this server's jobs; returns the process id."""
+    from fmnist import training
+
+    training.warm_up()
+    return os.getpid()
+
+
+def model_to_outcome(model: Any) -> dict[str, Any]:
+    """How a trained model travels back to the server: a Keras model as the bytes of its ``.keras``
+    file (portable between TensorFlow builds, no pickled graph objects); any other model (e.g. a
+    scikit-learn estimator) as itself, which Ray pickles with cloudpickle."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        return {"model": model}
+    with tempfile.TemporaryDirectory(prefix="fmnist-ray-") as directory:
+        path = pathlib.Path(directory) / "model.keras"
+        model.save(path)
+        return {"model_keras": path.read_bytes()}
+
+
+def model_from_outcome(outcome: dict[str, Any]) -> Any:
+    """The model :func:`model_to_outcome` sent."""
+    return load_keras_bytes(outcome["model_keras"]) if "model_keras" in outcome else outcome["model"]
 
 
 def load_keras_bytes(model_bytes: bytes):
@@ -259,12 +292,16 @@ class RayTrainingJob:
         self.started_at: float | None = None
         self._manager = manager
         self._owner_connected = owner_connected
+        self._owner_gone_since: float | None = None
+        self.training_images = 0
+        """How many images the dataset has (for the manager's timings)."""
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._stop_requested = False
         self._abandoned_at: float | None = None
         self._status = JobStatus.QUEUED
         self._epochs: tuple[EpochReport, ...] = ()
+        self._points: tuple[TrainingPoint, ...] = ()
         self._current_epoch = 0
         self._epoch_fraction = 0.0
         self._epoch_started = time.monotonic()
@@ -301,15 +338,13 @@ class RayTrainingJob:
     def snapshot(self) -> JobSnapshot:
         queue_position = self._manager.queue_position(self)
         with self._lock:
-            fields = {"job_id": self.job_id, "status": self._status, "queue_position": queue_position,
-                      "epochs": self._epochs, "current_epoch": self._current_epoch,
-                      "epoch_fraction": self._epoch_fraction,
-                      "seconds_in_epoch": time.monotonic() - self._epoch_started,
-                      "total_epochs": self.config.epochs, "error": self._error,
-                      "stop_requested": self._stop_requested}
-            if "abandoned" in _SNAPSHOT_FIELDS:
-                fields["abandoned"] = self.abandoned
-        return JobSnapshot(**fields)
+            return JobSnapshot(job_id=self.job_id, status=self._status, queue_position=queue_position,
+                               epochs=self._epochs, current_epoch=self._current_epoch,
+                               epoch_fraction=self._epoch_fraction,
+                               seconds_in_epoch=time.monotonic() - self._epoch_started,
+                               total_epochs=self.config.epochs, error=self._error,
+                               stop_requested=self._stop_requested, points=self._points,
+                               abandoned=self.abandoned, waiting_for_worker=self._status is JobStatus.QUEUED)
 
     @property
     def status(self) -> JobStatus:
@@ -317,19 +352,29 @@ class RayTrainingJob:
             return self._status
 
     @property
-    def known_epochs(self) -> int:
+    def known_reports(self) -> tuple[int, int]:
+        """How many epoch reports and points the server has: the board sends only newer ones."""
         with self._lock:
-            return len(self._epochs)
+            return len(self._epochs), len(self._points)
 
     # ------------------------------------------------------------- called by the manager's monitor
-    def _owner_gone(self, abandon_after_seconds: float) -> bool:
+    def _owner_gone(self, abandon_after_seconds: float, disconnect_grace_seconds: float) -> bool:
+        """As the thread backend decides: disconnected for the grace (with ``owner_connected``),
+        else no heartbeat for ``abandon_after_seconds``."""
+        now = time.monotonic()
         if self._owner_connected is not None:
             try:
-                return not self._owner_connected()
+                connected = bool(self._owner_connected())
             except Exception:  # noqa: BLE001 - a broken check must not end the run
+                connected = True
+            if connected:
+                self._owner_gone_since = None
                 return False
+            if self._owner_gone_since is None:
+                self._owner_gone_since = now
+            return now - self._owner_gone_since > disconnect_grace_seconds
         with self._lock:
-            return time.monotonic() - self._last_heartbeat > abandon_after_seconds
+            return now - self._last_heartbeat > abandon_after_seconds
 
     def _update_progress(self, state: dict[str, Any]) -> None:
         with self._lock:
@@ -347,6 +392,8 @@ class RayTrainingJob:
             self._epoch_fraction = state["fraction"]
             if state["epochs"]:
                 self._epochs += tuple(EpochReport(*report) for report in state["epochs"])
+            if state["points"]:
+                self._points += tuple(TrainingPoint(*point) for point in state["points"])
 
     def _end(self, status: JobStatus, error: str = "", result: TrainingResult | None = None) -> None:
         with self._lock:
@@ -361,8 +408,6 @@ class RayTrainingJob:
         self._done.set()
 
 
-_SNAPSHOT_FIELDS = {field.name for field in dataclasses.fields(JobSnapshot)}
-
 
 class RayJobManager:
     """Submits training jobs to a Ray cluster; the same interface as :class:`fmnist.jobs.JobManager`.
@@ -373,10 +418,9 @@ class RayJobManager:
     """
 
     backend = "ray"
-    waiting_text = WAITING_FOR_WORKER
 
     def __init__(self, num_cpus: float = 1, abandon_after_seconds: float | None = None,
-                 poll_seconds: float = 0.25, stop_poll_seconds: float = 0.2,
+                 disconnect_grace_seconds: float | None = None, poll_seconds: float = 0.25, stop_poll_seconds: float = 0.2,
                  abandon_grace_seconds: float = 5.0, cluster_timeout_seconds: float = 20.0,
                  board_start_seconds: float = 180.0,
                  train_function: Callable[..., TrainingResult] | None = None) -> None:
@@ -387,10 +431,17 @@ class RayJobManager:
             raise ValueError(f"Each job must reserve some CPU, not {num_cpus!r}.")
         if abandon_after_seconds is None:
             abandon_after_seconds = float(os.environ.get("FMNIST_ABANDON_AFTER_SECONDS") or 15)
+        if disconnect_grace_seconds is None:
+            disconnect_grace_seconds = float(os.environ.get("FMNIST_DISCONNECT_GRACE_SECONDS")
+                                             or min(abandon_after_seconds, 5.0))
         if train_function is None:
             from fmnist.training import train as train_function
         self.num_cpus = num_cpus
         self.abandon_after_seconds = abandon_after_seconds
+        self.disconnect_grace_seconds = disconnect_grace_seconds
+        self.timings = timing.RunTimings()
+        """What this server has measured per preset, as the thread manager keeps it (the pages'
+        estimates come from it); fed by the runs that end here."""
         self.poll_seconds = poll_seconds
         self.stop_poll_seconds = stop_poll_seconds
         self.abandon_grace_seconds = abandon_grace_seconds
@@ -423,6 +474,7 @@ class RayJobManager:
                owner_connected: Callable[[], bool] | None = None) -> RayTrainingJob:
         """Send a job to Ray; it waits in Ray's queue until a worker with ``num_cpus`` CPUs is free."""
         job = RayTrainingJob(config, self, owner_connected)
+        job.training_images = len(dataset.x_train)
         if not self.unavailable and not _local_ray_processes_alive():
             self._cluster_lost(RayUnavailableError("the local Ray processes ended"))
         with self._condition:
@@ -441,6 +493,16 @@ class RayJobManager:
                 return job
             self._condition.notify_all()
         return job
+
+    def warm_up_workers(self, count: int | None = None) -> list:
+        """Start ``count`` workers (default: as many as can train at once) that import TensorFlow
+        and compile the seed engine, as the thread backend's server does at start, so that the
+        first runs do not pay for it. The warm-up tasks reserve no CPU: a run that arrives
+        meanwhile is not held back in the queue by them. Returns the tasks' references (their
+        results: process ids)."""
+        count = self.max_concurrent if count is None else count
+        warm_up = _ray().remote(_warm_up_worker).options(num_cpus=0, max_retries=0, name="fmnist-warm-up")
+        return [warm_up.remote() for _ in range(count)]
 
     def queue_position(self, job: RayTrainingJob) -> int:
         """1 for this server's next waiting job, 0 when the job is not waiting (a lower bound of
@@ -510,7 +572,7 @@ class RayJobManager:
         if not active:
             return last_answer
         try:
-            states = ray.get(self._board.poll.remote({job.job_id: job.known_epochs for job in active}),
+            states = ray.get(self._board.poll.remote({job.job_id: job.known_reports for job in active}),
                              timeout=max(self.poll_seconds * 4, 1.0))
             last_answer = time.monotonic()
         except Exception as error:  # noqa: BLE001 - any failure to hear from the board counts
@@ -540,7 +602,7 @@ class RayJobManager:
         if job._finishing:
             return
         if job._abandoned_at is None:
-            if job._owner_gone(self.abandon_after_seconds):
+            if job._owner_gone(self.abandon_after_seconds, self.disconnect_grace_seconds):
                 logger.info("job %s: its owner is gone; cancelling it", job.job_id)
                 job._abandoned_at = time.monotonic()
                 job.request_stop()
@@ -556,10 +618,11 @@ class RayJobManager:
         try:
             outcome = ray.get(job.reference)
             history = [EpochReport(*report) for report in outcome["history"]]
-            result = TrainingResult(config=job.config, model=load_keras_bytes(outcome["model_keras"]),
-                                    history=history,
+            result = TrainingResult(config=job.config, model=model_from_outcome(outcome), history=history,
                                     split=DataSplit(outcome["train_indices"], outcome["validation_indices"]),
-                                    stopped_early=outcome["stopped_early"], seconds=outcome["seconds"])
+                                    stopped_early=outcome["stopped_early"], seconds=outcome["seconds"],
+                                    checkpoints=outcome.get("checkpoints"))
+            self.timings.record(job.config, job.training_images, history, outcome["seconds"])
             job._end(JobStatus.STOPPED if result.stopped_early else JobStatus.FINISHED, result=result)
         except Exception as error:  # noqa: BLE001 - every failure becomes a message on the page
             if job._stop_requested and isinstance(error, (ray.exceptions.TaskCancelledError,
@@ -644,12 +707,7 @@ def connect(address: str, num_cpus: int | None = None, timeout_seconds: float = 
     else:
         options["address"] = address
     if address == "local":
-        # In the calling thread: Ray ties its processes' lives to the thread that starts them.
-        try:
-            ray.init(**options)
-        except Exception as error:  # Ray raises several kinds; all mean "could not start"
-            raise RayUnavailableError(f"A local Ray instance could not start ({type(error).__name__}: "
-                                      f"{error}). {advice}") from error
+        _start_local_instance(options, advice)
         return
     outcome: dict[str, BaseException] = {}
 
@@ -671,6 +729,32 @@ def connect(address: str, num_cpus: int | None = None, timeout_seconds: float = 
                                   f"({type(error).__name__}: {error}). {advice}") from error
 
 
+def _start_local_instance(options: dict[str, Any], advice: str) -> None:
+    """``ray.init`` for a new local instance, in a thread that lives as long as this process.
+
+    Ray starts its processes with ``PR_SET_PDEATHSIG``, which kills them when the *thread* that
+    started them ends; a Streamlit script thread ends after every rerun. So the instance is
+    started from a thread of its own that then waits forever (a daemon: it ends with the process).
+    """
+    started = threading.Event()
+    outcome: dict[str, BaseException] = {}
+
+    def start_and_keep() -> None:
+        try:
+            _ray().init(**options)
+        except Exception as error:  # noqa: BLE001 - Ray raises several kinds; all mean "could not start"
+            outcome["error"] = error
+        started.set()
+        threading.Event().wait()
+
+    threading.Thread(target=start_and_keep, name="fmnist-ray-local", daemon=True).start()
+    started.wait()
+    if "error" in outcome:
+        error = outcome["error"]
+        raise RayUnavailableError(f"A local Ray instance could not start ({type(error).__name__}: "
+                                  f"{error}). {advice}") from error
+
+
 def _check_listening(address: str, advice: str) -> None:
     """Refuse at once when nothing accepts connections at ``host:port``."""
     import socket
@@ -685,6 +769,11 @@ def _check_listening(address: str, advice: str) -> None:
         raise RayUnavailableError(f"Nothing answers at the Ray address {address!r} ({error}). {advice}") from error
 
 
+def configured_address() -> str:
+    """The Ray address from ``FMNIST_RAY_ADDRESS``, or "" for the in-process threads."""
+    return os.environ.get(RAY_ADDRESS_VARIABLE, "").strip()
+
+
 def make_job_manager(address: str | None = None, **options: Any) -> JobManager | RayJobManager:
     """The job manager chosen by configuration: ``address`` (the CLI's ``--ray``), else
     ``FMNIST_RAY_ADDRESS``; unset or empty gives today's thread :class:`fmnist.jobs.JobManager`.
@@ -692,9 +781,7 @@ def make_job_manager(address: str | None = None, **options: Any) -> JobManager |
     Extra ``options`` go to the chosen manager. Raises :class:`RayUnavailableError` when a cluster
     is configured but cannot be reached (no silent fall-back: see the module docstring).
     """
-    if address is None:
-        address = os.environ.get(RAY_ADDRESS_VARIABLE, "")
-    address = address.strip()
+    address = configured_address() if address is None else address.strip()
     if not address:
         return JobManager(**options)
     connect(address)

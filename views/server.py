@@ -2,6 +2,12 @@
 
 They live in ``st.cache_resource``; everything that belongs to one visitor lives in
 ``st.session_state`` (see ``views.runs``).
+
+The job manager is chosen once per server from ``FMNIST_RAY_ADDRESS`` (see
+:func:`fmnist.ray_backend.make_job_manager`): unset, jobs train in this process's threads; set
+(``local``, ``auto``, ``host:port``), every job goes to that Ray cluster. The pages use the same
+interface either way. A cluster that cannot be reached is refused, not replaced by threads: the
+pages say so when someone starts a run, and everything else keeps working.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import threading
 import streamlit as st
 
 from fmnist import data as fmnist_data
-from fmnist import timing
+from fmnist import ray_backend, timing
 from fmnist.jobs import JobManager
 from views import language
 from views.language import _
@@ -65,16 +71,68 @@ def shared_dataset() -> SharedDataset:
     return SharedDataset()
 
 
+class TrainingBackend:
+    """The server's job manager, made in a background thread when the server starts: connecting to
+    a Ray cluster (or starting a local instance) takes seconds, and no page should wait for it."""
+
+    def __init__(self) -> None:
+        self.address = ray_backend.configured_address()
+        self.manager: JobManager | ray_backend.RayJobManager | None = None
+        self.error = ""
+        self.fallback_timings = timing.RunTimings()
+        """The estimates' source until the manager exists (or when it never will)."""
+        self.ready = threading.Event()
+        if self.address:
+            threading.Thread(target=self._connect, name="fmnist-ray-backend", daemon=True).start()
+        else:
+            self.manager = JobManager()  # cap: FMNIST_MAX_CONCURRENT_TRAINING or the CPU count
+            self.ready.set()
+
+    def _connect(self) -> None:
+        try:
+            self.manager = ray_backend.make_job_manager(self.address)
+            self.manager.warm_up_workers()  # TensorFlow starts in the workers, not at the first Start
+        except (ray_backend.RayUnavailableError, ValueError) as error:
+            self.error = str(error)
+        except Exception as error:  # noqa: BLE001 - shown on the page instead of a traceback
+            self.error = f"{type(error).__name__}: {error}"
+        finally:
+            self.ready.set()
+
+    @property
+    def timings(self) -> timing.RunTimings:
+        return self.manager.timings if self.manager is not None else self.fallback_timings
+
+
 @st.cache_resource(show_spinner=False)
-def job_manager() -> JobManager:
-    """The server-wide training queue (cap: FMNIST_MAX_CONCURRENT_TRAINING or the CPU count)."""
-    return JobManager()
+def training_backend() -> TrainingBackend:
+    return TrainingBackend()
+
+
+def job_manager() -> JobManager | ray_backend.RayJobManager:
+    """The server-wide job manager: threads in this process, or a Ray cluster (``FMNIST_RAY_ADDRESS``).
+
+    When the configured cluster cannot be reached, the page says so and stops here.
+    """
+    backend = training_backend()
+    if not backend.ready.is_set():
+        with st.spinner(_("Connecting to the Ray cluster that trains the models...")):
+            backend.ready.wait(120)
+    if backend.manager is None:
+        st.error(_("Training is not available on this server: {reason}").format(
+            reason=backend.error or _("the Ray cluster did not answer within two minutes.")),
+            icon=":material/cloud_off:")
+        st.stop()
+    return backend.manager
 
 
 class TensorFlowWarmup:
     """Imports TensorFlow in a background thread when the server starts, so Start is instant."""
 
-    def __init__(self) -> None:
+    def __init__(self, train_here: bool = True) -> None:
+        self.train_here = train_here
+        """False with a Ray backend: the server only loads and evaluates models, so it skips the
+        training warm-up (and the memory of a compiled training engine)."""
         # Keras imports pandas and Pillow. Plotly, in the script threads, looks them up in
         # sys.modules without waiting for an import to finish, and a half-imported pandas breaks
         # every chart drawn meanwhile: import them here, before the background import starts.
@@ -98,7 +156,8 @@ class TensorFlowWarmup:
             # not in a worker named "fmnist-train-<id>" (they would look like a leaked job forever).
             keras.ops.convert_to_tensor(0.0)
             list(tf.data.Dataset.range(1))
-            training.warm_up()  # one tiny run: the first real Start skips TensorFlow's one-time set-up
+            if self.train_here:
+                training.warm_up()  # one tiny run: the first real Start skips TensorFlow's one-time set-up
             # TensorFlow leaves a million long-lived Python objects; move them out of the
             # collector's reach, so each collection costs milliseconds instead of half a second.
             gc.collect()
@@ -111,7 +170,8 @@ class TensorFlowWarmup:
 
 @st.cache_resource(show_spinner=False)
 def tensorflow_warmup() -> TensorFlowWarmup:
-    return TensorFlowWarmup()
+    backend = training_backend()  # connects to the Ray cluster, if one is configured, meanwhile
+    return TensorFlowWarmup(train_here=not backend.address)
 
 
 def wait_for_tensorflow() -> None:
@@ -160,4 +220,4 @@ def load_dataset_or_stop() -> fmnist_data.FashionMnist:
 
 def run_timing() -> timing.RunTimings:
     """What this server has measured per preset (kept by the job manager, which records every run)."""
-    return job_manager().timings
+    return training_backend().timings

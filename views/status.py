@@ -64,6 +64,10 @@ def status_text(snapshot: JobSnapshot) -> str:
     """One line for people: queued, running with an ETA, or how it ended."""
     total = snapshot.total_epochs
     done = complete_epochs(snapshot)
+    if snapshot.status is JobStatus.QUEUED and snapshot.waiting_for_worker:
+        place = _(", place {place} among this server's runs").format(place=snapshot.queue_position)
+        return _("Waiting for a worker{place}: the Ray cluster starts each run as soon as a CPU is free.").format(
+            place=place if snapshot.queue_position else "")
     if snapshot.status is JobStatus.QUEUED:
         wait = snapshot.expected_wait_seconds
         wait_text = " " + _("Expected wait: {duration}.").format(duration=about(wait)) if wait is not None else ""

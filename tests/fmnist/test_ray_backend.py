@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import weakref
 
@@ -47,7 +48,12 @@ def wait_until(condition, timeout: float = WAIT_SECONDS, message: str = "conditi
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    ray_backend.connect("local", num_cpus=2)
+    # From a thread that ends at once, as a Streamlit script thread does after its run: the
+    # instance must outlive it (Ray kills its processes when the thread that started them ends).
+    starter = threading.Thread(target=ray_backend.connect, args=("local",), kwargs={"num_cpus": 2})
+    starter.start()
+    starter.join()
+    assert ray.is_initialized()
     yield
     ray.shutdown()
 
@@ -79,7 +85,7 @@ def heartbeat_until_done(*watched, timeout: float = WAIT_SECONDS) -> None:
 def train_and_log_reports(log_path: str):
     """A train function for the worker that writes the wall time of each report and of the first
     True from ``should_stop`` to ``log_path`` (JSON lines), to measure latencies from the server."""
-    def train_logged(config, dataset, on_epoch=None, on_batch=None, should_stop=None):
+    def train_logged(config, dataset, on_epoch=None, on_batch=None, should_stop=None, on_point=None):
         from fmnist.training import train
 
         def log(kind, value):
@@ -99,7 +105,8 @@ def train_and_log_reports(log_path: str):
                 log("stop", 0)
             return answer
 
-        return train(config, dataset, on_epoch=logged_epoch, on_batch=on_batch, should_stop=logged_stop)
+        return train(config, dataset, on_epoch=logged_epoch, on_batch=on_batch, should_stop=logged_stop,
+                     on_point=on_point)
 
     return train_logged
 
@@ -130,10 +137,26 @@ def test_job_finishes_with_a_model_usable_for_prediction(make_manager, tiny_data
     accuracy = float(np.mean(probabilities.argmax(axis=1) == tiny_dataset.y_test))
     assert accuracy > 0.5
     assert manager.counts() == (0, 0)
+    # What the pages read besides the model: the live curve's points, the epoch time machine's
+    # weights, and the server's timings for the next estimates.
+    assert snapshot.points and {point.epoch for point in snapshot.points} <= {1, 2}
+    assert job.result.checkpoints.epochs == [1, 2]
+    images = len(tiny_dataset.x_train)
+    assert manager.timings.estimate(SHORT, images) != jobs.timing.RunTimings().estimate(SHORT, images)
     # The manager keeps no ended job: its model belongs to its owner alone and goes with it.
     model = weakref.ref(job.result.model)
     del job, probabilities
     wait_until(lambda: gc.collect() is not None and model() is None, timeout=10, message="the model to be freed")
+
+
+def test_warmed_up_workers_have_tensorflow_ready_for_the_jobs(make_manager, tiny_dataset):
+    manager = make_manager()
+    warmed = set(ray.get(manager.warm_up_workers(), timeout=WAIT_SECONDS * 2))
+    assert len(warmed) == 2  # both CPUs of the instance, one worker each
+    job = manager.submit(SHORT, tiny_dataset)
+    heartbeat_until_done(job)
+    assert job.snapshot().status is jobs.JobStatus.FINISHED, job.snapshot().error
+    assert job.worker_pid in warmed
 
 
 def test_a_second_job_waits_for_a_worker_then_runs(make_manager, tiny_dataset):
@@ -147,7 +170,8 @@ def test_a_second_job_waits_for_a_worker_then_runs(make_manager, tiny_dataset):
     assert waiting.queue_position == 1
     assert first.snapshot().queue_position == 0
     assert manager.counts() == (1, 1)
-    assert manager.waiting_text == "waiting for a worker"
+    assert waiting.waiting_for_worker
+    assert not first.snapshot().waiting_for_worker
     first.request_stop()
     heartbeat_until_done(first, second)
     assert first.snapshot().status is jobs.JobStatus.STOPPED
@@ -183,7 +207,7 @@ def test_reports_reach_the_server_within_a_second_and_stop_within_a_step_group(m
     assert job.result.stopped_early and job.result.model is not None
 
 
-def ignore_stop_forever(config, dataset, on_epoch=None, on_batch=None, should_stop=None):
+def ignore_stop_forever(config, dataset, on_epoch=None, on_batch=None, should_stop=None, on_point=None):
     """A worker that never looks at Stop: only killing it ends it."""
     while True:
         time.sleep(0.1)
@@ -220,7 +244,7 @@ def test_a_killed_worker_fails_the_job_with_a_message_and_a_retry_works(make_man
     assert retry.snapshot().status is jobs.JobStatus.FINISHED, retry.snapshot().error
 
 
-def run_out_of_memory(config, dataset, on_epoch=None, on_batch=None, should_stop=None):
+def run_out_of_memory(config, dataset, on_epoch=None, on_batch=None, should_stop=None, on_point=None):
     """Asks for far more memory than any machine has: numpy raises a real MemoryError."""
     np.empty(2**50, dtype=np.uint8)
 
@@ -233,6 +257,31 @@ def test_a_worker_out_of_memory_fails_the_job_with_a_message(make_manager, tiny_
     assert job.snapshot().error == ray_backend.OUT_OF_MEMORY_MESSAGE
     assert ray_backend.describe_failure(ray.exceptions.OutOfMemoryError("node low on memory")) \
         == ray_backend.OUT_OF_MEMORY_MESSAGE
+
+
+def train_a_scikit_learn_model(config, dataset, on_epoch=None, on_batch=None, should_stop=None, on_point=None):
+    """A run whose model is not a Keras model (as the "sgd-classifier" preset's): it must come back too."""
+    from sklearn.linear_model import SGDClassifier
+
+    from fmnist.training import EpochReport, split_training_data
+
+    split = split_training_data(config, dataset.y_train)
+    images = dataset.x_train[split.train_indices].reshape(len(split.train_indices), -1) / 255.0
+    model = SGDClassifier(random_state=config.seed).fit(images, dataset.y_train[split.train_indices])
+    report = EpochReport(epoch=1, loss=0.0, accuracy=float(model.score(images, dataset.y_train[split.train_indices])),
+                         val_loss=0.0, val_accuracy=0.0, seconds=0.1)
+    on_epoch(report)
+    return TrainingResult(config=config, model=model, history=[report], split=split, stopped_early=False, seconds=0.1)
+
+
+def test_a_model_that_is_not_a_keras_model_comes_back_as_itself(make_manager, tiny_dataset):
+    manager = make_manager(train_function=train_a_scikit_learn_model)
+    job = manager.submit(TrainingConfig(epochs=1), tiny_dataset)
+    heartbeat_until_done(job)
+    assert job.snapshot().status is jobs.JobStatus.FINISHED, job.snapshot().error
+    flat_test_images = tiny_dataset.x_test.reshape(len(tiny_dataset.x_test), -1) / 255.0
+    assert job.result.model.predict(flat_test_images).shape == (len(tiny_dataset.x_test),)
+    assert job.result.model.score(flat_test_images, tiny_dataset.y_test) > 0.3
 
 
 def test_the_dataset_goes_into_the_object_store_once_for_several_jobs(make_manager, tiny_dataset, monkeypatch):
@@ -273,3 +322,26 @@ def test_an_unreachable_cluster_is_refused_at_once_with_a_message():
     assert time.monotonic() - started < 10
     with pytest.raises(ValueError, match="host:port"):
         ray_backend.make_job_manager("no port here")
+
+
+def test_the_cli_trains_on_ray_with_the_same_report(monkeypatch, tiny_dataset, capsys):
+    from fmnist import cli
+
+    monkeypatch.setattr(cli, "load_dataset", lambda **_: tiny_dataset)
+    assert cli.main(["train", "--ray", "local", "--epochs", "2", "--json"]) == 0
+    captured = capsys.readouterr()
+    outcome = json.loads(captured.out.strip().splitlines()[-1])
+    assert len(outcome["history"]) == 2
+    assert outcome["test_accuracy"] > 0.5
+    assert "Epoch 2/2" in captured.err
+
+
+def test_the_cli_refuses_an_unreachable_cluster_with_a_message(monkeypatch, tiny_dataset, capsys):
+    from fmnist import cli
+
+    monkeypatch.setattr(cli, "load_dataset", lambda **_: tiny_dataset)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"
+    assert cli.main(["train", "--ray", address]) == 1
+    assert f"Nothing answers at the Ray address '{address}'" in capsys.readouterr().err

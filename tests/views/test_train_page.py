@@ -115,7 +115,7 @@ def test_run_history_lists_runs_and_two_finished_runs_can_be_compared(new_sessio
 
 def test_start_waits_in_the_queue_while_the_server_slot_is_taken(new_session, monkeypatch):
     monkeypatch.setenv("FMNIST_MAX_CONCURRENT_TRAINING", "1")
-    server.job_manager.clear()
+    server.training_backend.clear()
     at = new_session(TRAIN)
     manager = server.job_manager()
     assert manager.max_concurrent == 1
