@@ -71,12 +71,12 @@ def render_source(dataset) -> None:
 
 def render_gallery(dataset) -> None:
     left, middle, right = st.columns([2, 1, 1])
-    shown = {option: _(option) for option in (ALL_CLASSES, *CLASS_NAMES, *SPLITS)}  # in the visitor's language, now
+    option_names = {option: _(option) for option in (ALL_CLASSES, *CLASS_NAMES, *SPLITS)}  # in the visitor's language, now
     choices.restore("gallery_class", ALL_CLASSES)
     chosen = choices.keep("gallery_class", left.selectbox(_("Class"), [ALL_CLASSES, *CLASS_NAMES],
-                                                          format_func=shown.__getitem__, key="gallery_class"))
+                                                          format_func=option_names.__getitem__, key="gallery_class"))
     choices.restore("gallery_split", SPLITS[0])
-    split = choices.keep("gallery_split", middle.radio(_("Split"), SPLITS, format_func=shown.__getitem__,
+    split = choices.keep("gallery_split", middle.radio(_("Split"), SPLITS, format_func=option_names.__getitem__,
                                                        horizontal=True, key="gallery_split"))
     images, labels = (dataset.x_train, dataset.y_train) if split == SPLITS[0] else (dataset.x_test, dataset.y_test)
     indices = np.arange(len(labels)) if chosen == ALL_CLASSES else np.flatnonzero(labels == CLASS_NAMES.index(chosen))
