@@ -189,6 +189,8 @@ class TrainingJob:
         self._first_group: tuple[float, float] | None = None  # (time, fraction) of the epoch's first report
         self._steps_done_at: float | None = None
         self._pace_seconds: float | None = None
+        self._run_started: float | None = None
+        self._last_epoch_ended: float | None = None
         self._error = ""
         self._last_heartbeat = time.monotonic()
         self.result: TrainingResult | None = None
@@ -226,9 +228,15 @@ class TrainingJob:
                 total_epochs=self.config.epochs, phases=tuple(self._phases), current_epoch=current,
                 fraction=self._epoch_fraction, seconds_in_epoch=now - self._epoch_started,
                 pace_seconds=self._pace_seconds,
-                validating_for=None if self._steps_done_at is None else now - self._steps_done_at)
-        if status is JobStatus.QUEUED or (status.is_active and current == 0):
+                validating_for=None if self._steps_done_at is None else now - self._steps_done_at,
+                since_last_epoch=0.0 if self._last_epoch_ended is None else now - self._last_epoch_ended)
+            run_started = self._run_started
+        if status is JobStatus.QUEUED:
             return self.estimate.total_seconds
+        if status.is_active and current == 0:  # preparing: its set-up counts down, the epochs wait
+            preparing_for = 0.0 if run_started is None else now - run_started
+            epochs = self.estimate.total_seconds - self.estimate.setup_seconds + self.estimate.finish_seconds
+            return max(self.estimate.total_seconds - preparing_for, epochs)
         if not status.is_active:
             return 0.0
         return timing.remaining_seconds(progress, self.estimate)
@@ -290,6 +298,7 @@ class TrainingJob:
             self._phases.append(timing.EpochPhases(training_seconds=steps_done_at - self._epoch_started,
                                                    validation_seconds=now - steps_done_at))
             self._steps_done_at = None
+            self._last_epoch_ended = now
 
     def _on_point(self, point: TrainingPoint) -> None:
         with self._lock:
@@ -327,13 +336,17 @@ class TrainingJob:
                     self._status = JobStatus.RUNNING
                     self._epoch_started = time.monotonic()
                 run_started = time.monotonic()
+                with self._lock:
+                    self._run_started = run_started
                 compiled = self._needs_compiling()
                 result = train(self.config, self._dataset, on_epoch=self._on_epoch,
                                on_batch=self._on_batch, should_stop=self._should_stop, on_point=self._on_point)
                 self.result = result
-                self._manager.timings.record(self.config, self._training_images, result.history,
-                                             time.monotonic() - run_started, phases=self._phases,
-                                             compiled=compiled)
+                finished = time.monotonic()
+                self._manager.timings.record(
+                    self.config, self._training_images, result.history, finished - run_started, phases=self._phases,
+                    compiled=compiled,
+                    finish_seconds=None if self._last_epoch_ended is None else finished - self._last_epoch_ended)
                 with self._lock:
                     self._status = JobStatus.STOPPED if result.stopped_early else JobStatus.FINISHED
             finally:

@@ -48,6 +48,9 @@ class CostModel:
     setup: float
     compile: float
     drawing_factor: float = 1.0
+    finish: float = 0.3
+    """Of ``setup``: seconds from the last epoch's end to the job's end (the model copied out, memory
+    given back)."""
 
 
 COST_MODELS: dict[str, CostModel] = {
@@ -55,11 +58,11 @@ COST_MODELS: dict[str, CostModel] = {
     "seed": CostModel(per_sample=3.0e-6, per_step=4.0e-6, per_validation_sample=2.0e-6, per_epoch=0.05,
                       setup=0.4, compile=1.8),
     "mlp": CostModel(per_sample=3.5e-5, per_step=2.0e-5, per_validation_sample=1.2e-5, per_epoch=0.08,
-                     setup=0.4, compile=1.5),
-    "cnn": CostModel(per_sample=6.0e-4, per_step=2.0e-4, per_validation_sample=1.5e-4, per_epoch=0.1,
-                     setup=0.6, compile=1.5),
-    "minute-cnn": CostModel(per_sample=9.0e-5, per_step=2.0e-4, per_validation_sample=6.0e-5, per_epoch=0.1,
-                            setup=0.8, compile=2.5, drawing_factor=1.3),
+                     setup=0.3, compile=0.3),
+    "cnn": CostModel(per_sample=3.5e-4, per_step=2.0e-4, per_validation_sample=9.0e-5, per_epoch=0.1,
+                     setup=0.6, compile=0.5),
+    "minute-cnn": CostModel(per_sample=1.1e-4, per_step=2.0e-4, per_validation_sample=6.0e-5, per_epoch=0.1,
+                            setup=1.5, compile=1.0, drawing_factor=1.3, finish=1.0),
     # The scikit-learn baseline: one partial_fit per epoch, then the loss and accuracy of every image.
     "sgd-classifier": CostModel(per_sample=2.5e-5, per_step=0.0, per_validation_sample=1.0e-5, per_epoch=0.05,
                                 setup=0.5, compile=0.0),
@@ -87,6 +90,8 @@ class Estimate:
     epochs: int
     measured_runs: int
     """How many runs of this preset on this server the estimate has learned from."""
+    finish_seconds: float = 0.0
+    """Of ``setup_seconds``: what comes after the last epoch (the ETA counts it at the end)."""
 
     @property
     def epoch_seconds(self) -> float:
@@ -118,6 +123,7 @@ class _Learned:
     validation_factor: float = 1.0
     setup_seconds: dict[bool, float] = dataclasses.field(default_factory=dict)
     """By whether the run had to compile its engine."""
+    finish_seconds: float | None = None
     runs: int = 0
 
 
@@ -163,14 +169,18 @@ class RunTimings:
             if other is not None:  # measured here the other way: shifted by the modelled compile time
                 setup = max(cost.setup, other + (cost.compile if needs_compiling else -cost.compile))
         modelled_training, modelled_validation = self.modelled_phases(config, training_images)
+        finish = cost.finish if learned.finish_seconds is None else learned.finish_seconds
         return Estimate(training_seconds=modelled_training * learned.training_factor,
                         validation_seconds=modelled_validation * learned.validation_factor,
-                        setup_seconds=setup, epochs=config.epochs, measured_runs=learned.runs)
+                        setup_seconds=setup, epochs=config.epochs, measured_runs=learned.runs,
+                        finish_seconds=finish)
 
     def record(self, config: TrainingConfig, training_images: int, reports: Sequence[EpochReport],
-               run_seconds: float, phases: Sequence[EpochPhases] = (), compiled: bool = False) -> None:
+               run_seconds: float, phases: Sequence[EpochPhases] = (), compiled: bool = False,
+               finish_seconds: float | None = None) -> None:
         """Learn from a run that ended: its epochs' seconds (split into ``phases`` when the job saw
-        them), the whole run's seconds, and whether it had to compile its engine."""
+        them), the whole run's seconds (with ``finish_seconds`` of it after the last epoch), and
+        whether it had to compile its engine."""
         complete = [index for index, report in enumerate(reports) if report.complete]
         if not complete:
             return
@@ -194,6 +204,8 @@ class RunTimings:
             learned.validation_factor = _moved(learned.validation_factor, validation_factor, first)
             if setup is not None:
                 learned.setup_seconds[compiled] = _moved(learned.setup_seconds.get(compiled), setup, False)
+            if finish_seconds is not None:
+                learned.finish_seconds = _moved(learned.finish_seconds, finish_seconds, False)
             learned.runs += 1
 
 
@@ -214,10 +226,13 @@ class RunProgress:
     epoch's first step group, in the current epoch or else the one before)."""
     validating_for: float | None = None
     """Seconds the current epoch has been validating, once its steps are done."""
+    since_last_epoch: float = 0.0
+    """Seconds since the latest epoch ended (after the last one: how long the job has been finishing)."""
 
 
 def remaining_seconds(progress: RunProgress, expected: Estimate) -> float:
-    """Seconds left in a running job: the rest of the current epoch, then the epochs after it.
+    """Seconds left in a running job: the rest of the current epoch, the epochs after it, and what
+    follows the last one (``expected.finish_seconds``; after the last epoch, counted down).
 
     Training steps are priced by the run's own recent evidence, the median of its latest reliable
     pace and its last ``RECENT_EPOCHS`` epochs after the first (which carries tracing), and by
@@ -239,7 +254,9 @@ def remaining_seconds(progress: RunProgress, expected: Estimate) -> float:
         else:
             remaining_now = max(training * (1 - progress.fraction), 0.0) + validation
     later = max(0, progress.total_epochs - max(progress.current_epoch, len(done)))
-    return remaining_now + later * (training + validation)
+    finishing = max(expected.finish_seconds - progress.since_last_epoch, 0.0) if (
+        not in_current and len(done) >= progress.total_epochs) else expected.finish_seconds
+    return remaining_now + later * (training + validation) + finishing
 
 
 class EtaSmoother:

@@ -141,3 +141,19 @@ def test_the_textbook_baseline_compiles_nothing():
 
     assert not training.needs_compiling(TrainingConfig(preset="sgd-classifier"), 48_000)
     assert training.needs_compiling(TrainingConfig(preset="mlp", batch_size=8, epochs=3), 48_000)
+
+
+def test_the_eta_counts_what_follows_the_last_epoch():
+    expected = dataclasses.replace(EXPECTED, finish_seconds=1.0)
+    during = timing.RunProgress(5, phases(*[(2.0, 0.5)] * 4), 5, 0.5, 1.0)
+    assert timing.remaining_seconds(during, expected) == pytest.approx(0.5 * 2 + 0.5 + 1.0)
+    after = timing.RunProgress(5, phases(*[(2.0, 0.5)] * 5), 5, 1.0, 2.6, since_last_epoch=0.4)
+    assert timing.remaining_seconds(after, expected) == pytest.approx(0.6)
+
+
+def test_the_finish_after_the_last_epoch_is_learned():
+    timings = timing.RunTimings()
+    config = TrainingConfig(preset="mlp", epochs=3)
+    epoch = timings.modelled_epoch_seconds(config, IMAGES)
+    timings.record(config, IMAGES, reports([epoch] * 3), run_seconds=3 * epoch + 2.0, finish_seconds=1.5)
+    assert timings.estimate(config, IMAGES, False).finish_seconds == pytest.approx(1.5)
