@@ -8,6 +8,8 @@ puts it in the catalogues, and looked up with ``_`` when drawn. A text the catal
 
 from __future__ import annotations
 
+import re
+
 from fmnist import models
 from fmnist.evaluation import ConfusedPair
 from fmnist.timing import Estimate
@@ -28,6 +30,7 @@ CORE_MESSAGES = (
     N_("Chapter 4's SGDClassifier(loss=\"log_loss\"), one partial_fit per epoch: logistic regression on the 784 "
        "pixels, like the seed network, trained by scikit-learn."),
     N_("does not apply to the baseline"),
+    N_("not a number"), N_("not a whole number"), N_("unknown choice"), N_("not on or off"),
     N_("Sparse categorical cross-entropy (integer targets)"),
     N_("Categorical cross-entropy (one-hot targets)"),
     N_("Mean squared error (one-hot targets; shows why cross-entropy is used)"),
@@ -95,3 +98,15 @@ def estimate_basis(estimate: Estimate) -> str:
     return ngettext(", from {count} run of this preset on this server",
                     ", from {count} runs of this preset on this server",
                     estimate.measured_runs).format(count=estimate.measured_runs)
+
+
+def link_reason(reason: str) -> str:
+    """Why a classroom link's value was refused (``fmnist.links``), in the visitor's language: the
+    fixed reasons through the catalogue, the two with numbers in them rebuilt around their numbers."""
+    outside = re.fullmatch(r"outside (.+)–(.+)", reason)
+    if outside:
+        return _("outside {low}–{high}").format(low=outside[1], high=outside[2])
+    choices = re.fullmatch(r"not one of (.+)", reason)
+    if choices:
+        return _("not one of {choices}").format(choices=choices[1])
+    return _(reason)

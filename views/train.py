@@ -85,7 +85,7 @@ def apply_classroom_link() -> None:
     for value in st.session_state[LINK_KEY]["rejected"]:
         shown = f" “{common.plain_text(value.value)}”" if value.value else ""
         st.warning(_("The link's {parameter}{value} was not used ({reason}): that field keeps its default.").format(
-            parameter=common.plain_text(value.parameter), value=shown, reason=_(value.reason)),
+            parameter=common.plain_text(value.parameter), value=shown, reason=labels.link_reason(value.reason)),
             icon=":material/link_off:")
 
 

@@ -209,3 +209,16 @@ def test_an_upload_that_cannot_be_used_is_explained_in_korean(new_session, paylo
     name, why = error.split(": ", 1)
     assert name == r"picture\.png"  # the file's name, as typed (escaped for Markdown)
     assert not re.search(r"[A-Za-z]+ [A-Za-z]+", why), error  # no English words in the explanation
+
+
+@pytest.mark.parametrize("query", [{"epochs": "999"}, {"lr": "abc"}, {"batch": "33"}, {"preset": "<script>"},
+                                   {"drawings": "maybe"}, {"seed": "1.5"}])
+def test_a_classroom_links_refusal_reasons_are_korean(query, monkeypatch):
+    from fmnist import links
+
+    monkeypatch.setattr(language, "current_language", lambda: "ko")
+    _, rejected = links.settings_from_query(query)
+    assert rejected, query
+    for value in rejected:
+        shown = labels.link_reason(value.reason)
+        assert not re.search(r"[A-Za-z]{3,}", shown), (value.reason, shown)
