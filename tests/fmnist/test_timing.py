@@ -100,7 +100,7 @@ def test_training_steps_and_validation_are_learned_apart():
 
 def test_a_run_that_must_compile_its_engine_is_expected_to_take_longer():
     timings = timing.RunTimings()
-    config = TrainingConfig(preset="seed", loss="mean_squared_error", batch_size=512)
+    config = TrainingConfig(preset="seed", loss="mean_squared_error", batch_size=512, learning_rate=0.000321)
     cold, warm = timings.estimate(config, IMAGES, needs_compiling=True), timings.estimate(config, IMAGES, False)
     assert timings.estimate(config, IMAGES) == cold, "no engine was compiled for these settings in this process"
     assert cold.setup_seconds - warm.setup_seconds == pytest.approx(timing.COST_MODELS["seed"].compile)
