@@ -110,10 +110,13 @@ def test_a_korean_visit_through_every_page(app_server, new_page):
     for size, viewport in OTHER_VIEWPORTS.items():
         page.set_viewport_size(viewport)
         for number, (link, heading) in enumerate(PAGES, start=1):
+            # A phone: the sidebar folds itself away after each page change; unfold it and let its
+            # slide-in animation end, so that the link is still when it is clicked.
             unfold = page.get_by_test_id("stExpandSidebarButton")
-            if unfold.is_visible():  # a phone: the sidebar is folded away after each page change
+            if unfold.is_visible():
                 unfold.click()
-                page.wait_for_timeout(600)  # the sidebar slides in
+                expect(unfold).to_be_hidden()
+                page.wait_for_timeout(1200)
             go_to(page, link, heading)
             expect_korean(page, f"{heading} at {size}")
             fold = page.get_by_test_id("stSidebarCollapseButton")
