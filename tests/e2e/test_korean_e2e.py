@@ -109,6 +109,7 @@ def test_a_korean_visit_through_every_page(app_server, new_page):
     LAYOUT_DIRECTORY.mkdir(parents=True, exist_ok=True)
     for size, viewport in OTHER_VIEWPORTS.items():
         page.set_viewport_size(viewport)
+        page.wait_for_timeout(1500)  # a narrower window folds the sidebar away, with an animation
         for number, (link, heading) in enumerate(PAGES, start=1):
             # A phone: the sidebar folds itself away after each page change; unfold it and let its
             # slide-in animation end, so that the link is still when it is clicked.
