@@ -15,6 +15,7 @@ import signal
 import pytest
 from playwright.sync_api import Page, expect
 
+from bench.load import measure_descendants
 from tests.e2e.browser_support import (
     expect_no_exception,
     go_to,
@@ -40,26 +41,10 @@ def ray_server(launch_server):
     server.stop()
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (the Ray instance the server started, and its workers)."""
-    children: dict[int, list[int]] = {}
-    for entry in pathlib.Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(parent, []).append(int(entry.name))
-    found, pending = [], [pid]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child)
-    return found
-
-
 def training_workers(server) -> list[int]:
     """The server's Ray worker processes that are running a training job right now."""
     workers = []
-    for pid in descendants(server.pid):
+    for pid in measure_descendants(server.pid):
         with contextlib.suppress(OSError):
             if pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().startswith(RAY_TASK_TITLE.encode()):
                 workers.append(pid)
