@@ -23,6 +23,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from bench.load import measure_descendants
 from tests.e2e.browser_support import (
     expect_no_exception,
     free_loopback_port,
@@ -32,7 +33,7 @@ from tests.e2e.browser_support import (
     training_status,
     wait_for_app_run,
 )
-from tests.e2e.test_ray_e2e import RAY_TASK_TITLE, descendants
+from tests.e2e.test_ray_e2e import RAY_TASK_TITLE
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
 
@@ -72,7 +73,7 @@ def cluster_processes(folder: str) -> list[int]:
 
 def end_cluster(folder: str) -> None:
     processes = cluster_processes(folder)
-    processes += [child for pid in processes for child in descendants(pid)]
+    processes += [child for pid in processes for child in measure_descendants(pid)]
     for pid in processes:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGTERM)
@@ -87,7 +88,7 @@ def end_cluster(folder: str) -> None:
 def cluster_training_workers(folder: str) -> set[int]:
     workers = set()
     for pid in cluster_processes(folder):
-        for child in descendants(pid):
+        for child in measure_descendants(pid):
             with contextlib.suppress(OSError):
                 if pathlib.Path(f"/proc/{child}/cmdline").read_bytes().startswith(RAY_TASK_TITLE.encode()):
                     workers.add(child)
