@@ -193,6 +193,9 @@ RENDERER_VERSION = 1
 
 _STANDARD_SETS: dict[tuple[int, int], tuple[FashionMnist, DrawingSet]] = {}
 _STANDARD_SETS_LOCK = threading.Lock()
+"""Guards the two dicts only, never a build: a page asking whether the set is ready must not wait."""
+_BUILD_LOCKS: dict[tuple[int, int], threading.Lock] = {}
+"""One per set, held while it is read or drawn, so that two callers never draw the same set twice."""
 
 
 def _fingerprint(dataset: FashionMnist, indices: np.ndarray, per_class: int) -> str:
@@ -202,9 +205,15 @@ def _fingerprint(dataset: FashionMnist, indices: np.ndarray, per_class: int) -> 
     return digest.hexdigest()[:16]
 
 
+def _cached_set(key: tuple[int, int], dataset: FashionMnist) -> DrawingSet | None:
+    with _STANDARD_SETS_LOCK:
+        cached = _STANDARD_SETS.get(key)
+    return cached[1] if cached is not None and cached[0] is dataset else None
+
+
 def standard_drawing_set(dataset: FashionMnist, per_class: int = DEFAULT_PER_CLASS,
                          cache_dir: str | os.PathLike | None = None) -> DrawingSet:
-    """The standard drawing set of a dataset: drawn once (about half a minute), then reused.
+    """The standard drawing set of a dataset: drawn once (one to one and a half minutes), then reused.
 
     Kept in memory per process and on disk next to the dataset cache (a few MB), under a name
     made from the drawn test images, so a different dataset or renderer never reuses it.
@@ -212,10 +221,13 @@ def standard_drawing_set(dataset: FashionMnist, per_class: int = DEFAULT_PER_CLA
     from fmnist.data import default_cache_dir
 
     key = (id(dataset), per_class)
+    if (cached := _cached_set(key, dataset)) is not None:
+        return cached
     with _STANDARD_SETS_LOCK:
-        cached = _STANDARD_SETS.get(key)
-        if cached is not None and cached[0] is dataset:
-            return cached[1]
+        build_lock = _BUILD_LOCKS.setdefault(key, threading.Lock())
+    with build_lock:
+        if (cached := _cached_set(key, dataset)) is not None:  # drawn by another caller meanwhile
+            return cached
         indices = pick_test_items(dataset.y_test, per_class, DEFAULT_SEED)
         directory = pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()
         path = directory / f"drawings-{_fingerprint(dataset, indices, per_class)}.npz"
@@ -223,7 +235,8 @@ def standard_drawing_set(dataset: FashionMnist, per_class: int = DEFAULT_PER_CLA
         if drawing_set is None:
             drawing_set = build_drawing_set(dataset, per_class, DEFAULT_SEED)
             _write_set(path, drawing_set)
-        _STANDARD_SETS[key] = (dataset, drawing_set)
+        with _STANDARD_SETS_LOCK:
+            _STANDARD_SETS[key] = (dataset, drawing_set)
         return drawing_set
 
 
@@ -232,12 +245,11 @@ _BUILDERS: dict[tuple[int, int], threading.Thread] = {}
 
 def standard_drawing_set_if_ready(dataset: FashionMnist, per_class: int = DEFAULT_PER_CLASS) -> DrawingSet | None:
     """The standard set if it is at hand; otherwise start drawing it in a background thread and
-    return None, so that a page can show something else meanwhile and ask again."""
+    return None at once, so that a page can show something else meanwhile and ask again."""
     key = (id(dataset), per_class)
+    if (cached := _cached_set(key, dataset)) is not None:
+        return cached
     with _STANDARD_SETS_LOCK:
-        cached = _STANDARD_SETS.get(key)
-        if cached is not None and cached[0] is dataset:
-            return cached[1]
         builder = _BUILDERS.get(key)
         if builder is None or not builder.is_alive():
             builder = threading.Thread(target=standard_drawing_set, args=(dataset, per_class),

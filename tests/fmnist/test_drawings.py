@@ -77,3 +77,34 @@ def test_a_page_can_ask_for_the_set_without_waiting_for_it(tiny_dataset):
         assert time.monotonic() < deadline, "the background drawing never finished"
         time.sleep(0.2)
     assert len(ready.labels) == 10
+
+
+def test_asking_whether_the_set_is_ready_never_waits_for_a_build_in_progress(tiny_dataset, tmp_path, monkeypatch):
+    """A page polls every 2 s while the set is drawn (a minute or more): each poll must return at
+    once, or the page's script run hangs for the whole build."""
+    import threading
+    import time
+
+    release = threading.Event()
+    real_build = drawings.build_drawing_set
+
+    def slow_build(*args, **kwargs):
+        release.wait(30)
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(drawings, "build_drawing_set", slow_build)
+    monkeypatch.setattr("fmnist.data.default_cache_dir", lambda: tmp_path)
+    drawings._STANDARD_SETS.clear()
+    try:
+        assert drawings.standard_drawing_set_if_ready(tiny_dataset, per_class=2) is None  # the build starts
+        time.sleep(0.3)  # the builder now holds its lock
+        started = time.monotonic()
+        assert drawings.standard_drawing_set_if_ready(tiny_dataset, per_class=2) is None
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+    deadline = time.monotonic() + 60
+    while (ready := drawings.standard_drawing_set_if_ready(tiny_dataset, per_class=2)) is None:
+        assert time.monotonic() < deadline, "the background drawing never finished"
+        time.sleep(0.1)
+    assert len(ready.labels) == 20
