@@ -255,3 +255,14 @@ def test_the_minute_cnn_at_its_defaults_beats_092ish_on_the_real_test_set(real_d
     assert len(result.history) == models.get_preset("minute-cnn").default_epochs and not result.stopped_early
     assert accuracy >= 0.915, f"test accuracy {accuracy:.4f} after {result.seconds:.0f} s " \
                               f"({time.process_time() - started:.0f} CPU s)"
+
+
+def test_tensorflow_gets_its_onednn_kernels_on_every_cpu():
+    """Importing the core asks TensorFlow for oneDNN before TensorFlow loads; an operator's own value wins."""
+    import subprocess
+    import sys
+
+    probe = "import os; os.environ.pop('TF_ENABLE_ONEDNN_OPTS', None); import fmnist; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "1"
+    kept = "import os; os.environ['TF_ENABLE_ONEDNN_OPTS'] = '0'; import fmnist; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    assert subprocess.run([sys.executable, "-c", kept], capture_output=True, text=True, check=True).stdout.strip() == "0"
