@@ -50,6 +50,11 @@ INK_RANGE = (0.8, 1.0)
 SOFT_SHARE = 0.5
 """Share of the drawing-like versions that get a soft, anti-aliased edge."""
 
+DISTORTION = {"scale": (0.8, 1.1), "aspect": 0.15, "rotation_degrees": 10.0, "shear": 0.15, "shift_pixels": 2.0}
+"""A person's drawing is not the item's exact shape: it is a little bigger or smaller, wider or
+narrower, tilted, slanted and off-centre. Each drawing-like version gets a random affine
+distortion within these bounds (the photos are left as they are)."""
+
 _SIDE = 28
 _ALL_COLUMNS = (1 << _SIDE) - 1
 
@@ -112,6 +117,62 @@ def drawing_versions(images: tf.Tensor, thresholds: tf.Tensor) -> tf.Tensor:
     return tf.stack([eroded[0], eroded[1], *outlines])
 
 
+def distortion_transforms(uniform: tf.Tensor) -> tf.Tensor:
+    """(B, 8) projective transforms (output to input coordinates) from (B, 6) uniform draws in [0, 1).
+
+    Each maps an output pixel to where it comes from: scaled (with an aspect change), rotated,
+    slanted and shifted about the frame's centre, within :data:`DISTORTION`.
+    """
+    low, high = DISTORTION["scale"]
+    scale = low + (high - low) * uniform[:, 0]
+    aspect = 1.0 + DISTORTION["aspect"] * (2.0 * uniform[:, 1] - 1.0)
+    angle = np.deg2rad(DISTORTION["rotation_degrees"]) * (2.0 * uniform[:, 2] - 1.0)
+    shear = DISTORTION["shear"] * (2.0 * uniform[:, 3] - 1.0)
+    shift_x = DISTORTION["shift_pixels"] * (2.0 * uniform[:, 4] - 1.0)
+    shift_y = DISTORTION["shift_pixels"] * (2.0 * uniform[:, 5] - 1.0)
+    # Forward map: x' = R · S · (x - c) + c + t, with S = [[scale·aspect, shear], [0, scale/aspect]].
+    # The transform wants its inverse: x = S⁻¹ · R⁻¹ · (x' - c - t) + c.
+    sx, sy = scale * aspect, scale / aspect
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    r00, r01, r10, r11 = cos, sin, -sin, cos  # R⁻¹
+    i00, i01, i11 = 1.0 / sx, -shear / (sx * sy), 1.0 / sy  # S⁻¹ (upper triangular)
+    a0, a1 = i00 * r00 + i01 * r10, i00 * r01 + i01 * r11
+    b0, b1 = i11 * r10, i11 * r11
+    centre = (_SIDE - 1) / 2.0
+    ox, oy = -centre - shift_x, -centre - shift_y
+    a2 = a0 * ox + a1 * oy + centre
+    b2 = b0 * ox + b1 * oy + centre
+    zeros = tf.zeros_like(a0)
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def distort(images: tf.Tensor, uniform: tf.Tensor) -> tf.Tensor:
+    """(B, 28, 28, 1) images under :func:`distortion_transforms`, bilinear, with black outside.
+
+    Sampled with gathers rather than ``ImageProjectiveTransformV3``, which XLA cannot compile
+    (the seed preset's engine is XLA-compiled).
+    """
+    transforms = distortion_transforms(uniform)
+    rows, columns = np.mgrid[0:_SIDE, 0:_SIDE].astype(np.float32)
+    rows, columns = tf.constant(rows)[None], tf.constant(columns)[None]
+    coefficient = [tf.reshape(transforms[:, index], [-1, 1, 1]) for index in range(6)]
+    source_x = coefficient[0] * columns + coefficient[1] * rows + coefficient[2]
+    source_y = coefficient[3] * columns + coefficient[4] * rows + coefficient[5]
+    left, top = tf.floor(source_x), tf.floor(source_y)
+    weight_x, weight_y = source_x - left, source_y - top
+    flat = tf.reshape(images, [-1, _SIDE * _SIDE])
+
+    def pixel(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        inside = (x >= 0) & (x <= _SIDE - 1) & (y >= 0) & (y <= _SIDE - 1)
+        index = tf.cast(tf.clip_by_value(y, 0, _SIDE - 1) * _SIDE + tf.clip_by_value(x, 0, _SIDE - 1), tf.int32)
+        values = tf.gather(flat, tf.reshape(index, [-1, _SIDE * _SIDE]), batch_dims=1)
+        return tf.reshape(values, [-1, _SIDE, _SIDE]) * tf.cast(inside, images.dtype)
+
+    sampled = ((1 - weight_x) * (1 - weight_y) * pixel(left, top) + weight_x * (1 - weight_y) * pixel(left + 1, top)
+               + (1 - weight_x) * weight_y * pixel(left, top + 1) + weight_x * weight_y * pixel(left + 1, top + 1))
+    return sampled[:, :, :, None]
+
+
 def soften(images: tf.Tensor) -> tf.Tensor:
     """A one-pixel anti-aliased edge, as a brush stroke has after shrinking to 28 × 28.
 
@@ -159,6 +220,7 @@ class DrawingAugmentation(keras.layers.Layer):
         chosen = from_row_bits(chosen_bits)[:, :, :, None]
         soft = keras.random.uniform((batch,), seed=self.seed_generator) < SOFT_SHARE
         chosen = tf.where(soft[:, None, None, None], soften(chosen), chosen)
+        chosen = distort(chosen, keras.random.uniform((batch, 6), seed=self.seed_generator))
         chosen = chosen * keras.random.uniform((batch, 1, 1, 1), *INK_RANGE, seed=self.seed_generator)
         draw = keras.random.uniform((batch,), seed=self.seed_generator) < self.drawing_share
         images = tf.where(draw[:, None, None, None], chosen, images)

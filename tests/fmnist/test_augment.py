@@ -106,3 +106,43 @@ def test_training_adds_the_layer_only_when_the_option_is_on(tiny_dataset):
     drawn = training.train(training.TrainingConfig(epochs=1, drawings=True), tiny_dataset)
     assert augment.has_drawing_augmentation(drawn.model)
     assert drawn.history[0].accuracy > 0  # it trained, through the engine's grouped loop
+
+
+def _draws(scale=1.0, aspect=0.0, rotation=0.0, shear=0.0, shift_x=0.0, shift_y=0.0):
+    """Uniform draws that give these distortion values (each sign-symmetric one in [-1, 1] of its bound)."""
+    low, high = augment.DISTORTION["scale"]
+    return [[(scale - low) / (high - low), (aspect + 1) / 2, (rotation + 1) / 2, (shear + 1) / 2,
+             (shift_x + 1) / 2, (shift_y + 1) / 2]]
+
+
+def test_distortion_without_change_is_the_identity_and_shifts_move_by_whole_pixels():
+    import tensorflow as tf
+
+    image = np.zeros((1, 28, 28, 1), np.float32)
+    image[0, 10:18, 6:22] = 1.0
+    same = augment.distort(tf.constant(image), tf.constant(_draws(), tf.float32)).numpy()
+    np.testing.assert_allclose(same, image, atol=1e-6)
+    shifted = augment.distort(tf.constant(image), tf.constant(_draws(shift_x=1.0, shift_y=-1.0), tf.float32)).numpy()
+    shift = augment.DISTORTION["shift_pixels"]
+    np.testing.assert_allclose(shifted[0, 10 - int(shift):18 - int(shift), 6 + int(shift):22 + int(shift)], 1.0, atol=1e-6)
+
+
+def test_distortion_scales_and_tilts_about_the_centre():
+    import tensorflow as tf
+
+    image = np.zeros((1, 28, 28, 1), np.float32)
+    image[0, 8:20, 8:20] = 1.0
+    _, high = augment.DISTORTION["scale"]
+    bigger = augment.distort(tf.constant(image), tf.constant(_draws(scale=high), tf.float32)).numpy()[0, :, :, 0]
+    assert bigger.sum() == pytest.approx(image.sum() * high ** 2, rel=0.08)
+    rows, columns = np.nonzero(bigger > 0.5)
+    assert rows.mean() == pytest.approx(13.5, abs=0.3) and columns.mean() == pytest.approx(13.5, abs=0.3)
+    tilted = augment.distort(tf.constant(image), tf.constant(_draws(rotation=1.0), tf.float32)).numpy()[0, :, :, 0]
+    assert tilted.sum() == pytest.approx(image.sum(), rel=0.05)  # a rotation keeps the area
+    assert not np.allclose(tilted, image[0, :, :, 0], atol=0.1)
+
+
+def test_the_layer_distorts_drawing_like_versions_but_leaves_the_photos_alone():
+    layer = augment.DrawingAugmentation(drawing_share=0.0, mirror_share=0.0, seed=5)
+    images = np.random.default_rng(0).random((16, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(layer(images, training=True)), images)
