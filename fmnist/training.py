@@ -236,13 +236,21 @@ def encode_targets(labels: np.ndarray, loss: str) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingPoint:
-    """The running training loss and accuracy part-way through an epoch (Keras' epoch-so-far means)."""
+    """The running training loss and accuracy part-way through an epoch (Keras' epoch-so-far means),
+    or of the validation after its steps, part-way through it (``validation_share``)."""
 
     epoch: int
     fraction: float
     """Share of the epoch's steps done, in (0, 1]."""
     loss: float
     accuracy: float
+    validation_share: float | None = None
+    """For a point of the validation after the epoch's steps (``fraction`` 1): the share of the
+    validation images done; ``loss`` and ``accuracy`` are then theirs so far. None: a training point."""
+
+    @property
+    def is_validation(self) -> bool:
+        return self.validation_share is not None
 
     @property
     def position(self) -> float:
@@ -416,24 +424,38 @@ def _install_grouped_train_step(model: keras.Model, image_variable, target_varia
 
 
 VALIDATION_BATCH_SIZE = 1024
+VALIDATION_CHUNK_SECONDS = GROUP_SECONDS
+"""About how long one traced validation call runs before the pass reports its progress (the live
+chart draws a point then): the pass is cut into chunks of whole batches, by the preset's cost."""
 
 
-def _make_validator(model: keras.Model, loss: str):
+def validation_chunk_batches(config: TrainingConfig) -> int:
+    """Validation batches per traced call: about ``VALIDATION_CHUNK_SECONDS`` of work on this machine
+    (a validation sample costs about a third of a training one), at least one."""
+    batch_seconds = models.get_preset(config.preset).seconds_per_sample / 3 * VALIDATION_BATCH_SIZE
+    return max(1, int(VALIDATION_CHUNK_SECONDS / max(batch_seconds, 1e-9)))
+
+
+def _make_validator(model: keras.Model, loss: str, chunk_batches: int | None = None):
     """A compiled pass over a run's validation set that returns Keras' ``(val_loss, val_accuracy)``.
 
     Keras' own ``evaluate`` inside ``fit`` costs about 0.1 CPU s per epoch of set-up and iterator
     work around 12 batches whose arithmetic takes about 0.01 s; for the seed preset that was a
     third of an epoch. This traced loop computes the same numbers, the loss as Keras weights it
     (each batch's mean loss, weighted by the batch's size) and the accuracy of the arg-max class.
+
+    ``validate(images, labels, on_progress=None)`` runs the batches ``chunk_batches`` at a time
+    (all at once by default), carrying the float32 sums from one call to the next, so the numbers
+    are the very ones of a single pass; after each chunk but the last, ``on_progress(share done,
+    running loss, running accuracy)`` is called.
     """
     import tensorflow as tf
 
     input_shape = [-1, *(int(d) for d in model.input_shape[1:])]
     one_hot = loss in models.ONE_HOT_LOSSES
 
-    def validate(images, labels):
+    def validate_batches(images, labels, first, last, loss_sum, correct):
         count = tf.shape(images)[0]
-        batches = (count + VALIDATION_BATCH_SIZE - 1) // VALIDATION_BATCH_SIZE
 
         def one_batch(index, loss_sum, correct):
             start = index * VALIDATION_BATCH_SIZE
@@ -447,16 +469,36 @@ def _make_validator(model: keras.Model, loss: str):
             return (index + 1, loss_sum + batch_loss * tf.cast(size, tf.float32),
                     correct + tf.reduce_sum(tf.cast(hits, tf.float32)))
 
-        _, loss_sum, correct = tf.while_loop(lambda index, *_: index < batches, one_batch,
-                                             (tf.constant(0), tf.constant(0.0), tf.constant(0.0)))
+        _, loss_sum, correct = tf.while_loop(lambda index, *_: index < last, one_batch, (first, loss_sum, correct))
+        return loss_sum, correct
+
+    traced = tf.function(validate_batches, reduce_retracing=True)
+
+    def validate(images, labels, on_progress=None):
+        count = int(images.shape[0])
+        batches = -(-count // VALIDATION_BATCH_SIZE)
+        step = batches if chunk_batches is None else max(1, chunk_batches)
+        loss_sum, correct = tf.constant(0.0), tf.constant(0.0)
+        for first in range(0, batches, step):
+            last = min(first + step, batches)
+            loss_sum, correct = traced(images, labels, tf.constant(first), tf.constant(last), loss_sum, correct)
+            if on_progress is not None and last < batches:
+                seen = float(min(last * VALIDATION_BATCH_SIZE, count))
+                on_progress(seen / count, float(loss_sum) / seen, float(correct) / seen)
         total = tf.cast(count, tf.float32)
         return loss_sum / total, correct / total
 
-    return tf.function(validate, reduce_retracing=True)
+    return validate
 
 
-def make_validation_callback(validator, images: np.ndarray, labels: np.ndarray) -> keras.callbacks.Callback:
-    """Adds ``val_loss`` and ``val_accuracy`` to each epoch's logs (put it before the callbacks that read them)."""
+def make_validation_callback(validator, images: np.ndarray, labels: np.ndarray,
+                             on_point: PointListener | None = None) -> keras.callbacks.Callback:
+    """Adds ``val_loss`` and ``val_accuracy`` to each epoch's logs (put it before the callbacks that read them).
+
+    With ``on_point``, the validation's progress is reported as it goes: a :class:`TrainingPoint`
+    at the epoch's end with ``validation_share`` set, the running loss and accuracy of the
+    validation images done so far, so the live chart moves while a long validation runs.
+    """
     import keras
     import tensorflow as tf
 
@@ -466,7 +508,11 @@ def make_validation_callback(validator, images: np.ndarray, labels: np.ndarray) 
     class ValidationCallback(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if logs is not None:
-                validation_loss, validation_accuracy = validator(image_tensor, label_tensor)
+                def progress(share: float, loss: float, accuracy: float) -> None:
+                    on_point(TrainingPoint(epoch=epoch + 1, fraction=1.0, loss=loss, accuracy=accuracy,
+                                           validation_share=share))
+                validation_loss, validation_accuracy = validator(image_tensor, label_tensor,
+                                                                 on_progress=progress if on_point else None)
                 logs["val_loss"], logs["val_accuracy"] = float(validation_loss), float(validation_accuracy)
 
     return ValidationCallback()
@@ -515,7 +561,7 @@ class _EngineSlot:
         self.targets = tf.Variable(np.zeros((0,), dtype=np.int32), trainable=False,
                                    shape=tf.TensorShape([None]), name="engine_targets")
         _install_grouped_train_step(self.model, self.images, self.targets, config.loss, preset.compile_with_xla)
-        self.validate = _make_validator(self.model, config.loss)
+        self.validate = _make_validator(self.model, config.loss, validation_chunk_batches(config))
 
     def load(self, initial: keras.Model, images: np.ndarray, labels: np.ndarray) -> None:
         """Start from ``initial``'s weights, optimizer state and dropout seeds, with this run's data."""
@@ -724,7 +770,7 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
             with _borrowed_slot(config, train_images.shape[1:], total_steps) as slot:
                 slot.load(model, train_images, train_labels)
                 validation = make_validation_callback(slot.validate, dataset.x_train[split.validation_indices],
-                                                      dataset.y_train[split.validation_indices])
+                                                      dataset.y_train[split.validation_indices], on_point=on_point)
                 try:
                     slot.model.fit(_index_group_dataset(len(train_images), config.batch_size, steps_per_group,
                                                         config.seed),

@@ -444,3 +444,31 @@ def test_a_reused_engine_slot_gives_the_numbers_of_a_fresh_one(tiny_dataset, pre
     for fresh_weights, reused_weights in zip(fresh.model.get_weights(), reused.model.get_weights(), strict=True):
         np.testing.assert_array_equal(reused_weights, fresh_weights)
     assert reused.model is not fresh.model
+
+
+def test_a_long_validation_reports_its_progress_between_the_epochs_points_with_the_same_numbers(
+        tiny_dataset, monkeypatch):
+    """The live chart must move at least every couple of seconds, and a full validation set took
+    seconds in one traced pass: it now runs a few batches per call and reports a point after each
+    call, so between two reports there is at most one chunk of validation (here one batch of 16
+    of the 120 validation images). The numbers are those of one pass, to the last bit."""
+    monkeypatch.setattr(training, "VALIDATION_BATCH_SIZE", 16)
+    config = training.TrainingConfig(epochs=2, learning_rate=0.0123)  # settings of their own: a new engine slot
+    reports: list = []
+    monkeypatch.setattr(training, "validation_chunk_batches", lambda config: 1)
+    try:
+        chunked = training.train(config, tiny_dataset, on_point=reports.append, on_epoch=reports.append)
+        training.clear_engine_slots()
+        monkeypatch.setattr(training, "validation_chunk_batches", lambda config: 1000)
+        whole = training.train(config, tiny_dataset)
+    finally:
+        training.clear_engine_slots()
+    for epoch in (1, 2):
+        after_steps = [report for report in reports if isinstance(report, training.TrainingPoint)
+                       and report.epoch == epoch and report.is_validation]
+        assert [point.validation_share for point in after_steps] == pytest.approx([i * 16 / 120 for i in range(1, 8)])
+        assert all(point.fraction == 1.0 and 0 <= point.accuracy <= 1 for point in after_steps)
+        index = reports.index(chunked.history[epoch - 1])
+        assert reports[index - len(after_steps):index] == after_steps, "right before the epoch's report"
+    assert [(r.val_loss, r.val_accuracy) for r in chunked.history] == [(r.val_loss, r.val_accuracy)
+                                                                        for r in whole.history]
