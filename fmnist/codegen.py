@@ -37,6 +37,9 @@ def _build_function_source(preset: str) -> tuple[str, str]:
     constants = [f"{name} = {value!r}" for name, value in vars(models).items()
                  if name.isupper() and isinstance(value, (int, float, str, tuple))
                  and re.search(rf"\b{name}\b", source)]
+    if re.search(r"\bminute_cnn_precision\(", source):
+        constants.append(f"\n\ndef minute_cnn_precision():\n    return {models.minute_cnn_precision()!r}"
+                         "  # bfloat16 only on CPUs that multiply it in hardware")
     return build.__name__, "\n".join(constants) + ("\n\n\n" if constants else "") + source
 
 

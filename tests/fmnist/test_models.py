@@ -120,14 +120,40 @@ def test_flops_per_sample_counts_dense_and_convolution_products(preset, flops):
 
 # --------------------------------------------------------------------------- the minute CNN
 
-def test_minute_cnn_convolves_in_bfloat16_and_answers_in_float32():
-    model = models.build_model("minute-cnn")
+@pytest.mark.parametrize("precision, compute_dtype", [("mixed_bfloat16", "bfloat16"), ("float32", "float32")])
+def test_minute_cnn_convolves_in_the_chosen_precision_and_answers_in_float32(precision, compute_dtype):
+    model = models.build_minute_cnn(precision=precision)
     convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [layer.filters for layer in convolutions] == list(models.MINUTE_CNN_WIDTHS)
-    assert all(layer.compute_dtype == "bfloat16" and layer.kernel.dtype == "float32" for layer in convolutions)
+    assert all(layer.compute_dtype == compute_dtype and layer.kernel.dtype == "float32" for layer in convolutions)
     assert model.layers[-1].compute_dtype == "float32"
     probabilities = model(np.zeros((2, 28, 28, 1), dtype=np.float32), training=False)
     assert probabilities.dtype == "float32"
+
+
+@pytest.mark.parametrize("flags, native", [
+    ("fpu sse4_2 avx avx2 fma", False),  # an AVX2 CPU: bfloat16 is emulated, about 8x slower than float32
+    ("fpu avx2 avx512f avx512_vnni", False),
+    ("fpu avx2 avx512f avx512_bf16", True),
+    ("fpu avx2 avx512f amx_bf16 amx_tile", True),
+])
+def test_bfloat16_counts_as_native_only_with_bfloat16_units(tmp_path, flags, native):
+    cpu_info = tmp_path / "cpuinfo"
+    cpu_info.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert models.bfloat16_is_native(str(cpu_info)) is native
+    assert models.bfloat16_is_native(str(tmp_path / "missing")) is False
+
+
+def test_the_default_minute_cnn_uses_the_precision_this_cpu_does_fast(monkeypatch):
+    monkeypatch.delenv(models.PRECISION_VARIABLE, raising=False)
+    expected = "bfloat16" if models.bfloat16_is_native() else "float32"
+    model = models.build_model("minute-cnn")
+    assert {layer.compute_dtype for layer in model.layers if isinstance(layer, keras.layers.Conv2D)} == {expected}
+    monkeypatch.setenv(models.PRECISION_VARIABLE, "float32")
+    assert models.minute_cnn_precision() == "float32"
+    monkeypatch.setenv(models.PRECISION_VARIABLE, "float16")
+    with pytest.raises(ValueError, match="FMNIST_PRECISION"):
+        models.minute_cnn_precision()
 
 
 def test_minute_cnn_mirrors_images_only_while_training():
@@ -229,3 +255,14 @@ def test_the_minute_cnn_at_its_defaults_beats_092ish_on_the_real_test_set(real_d
     assert len(result.history) == models.get_preset("minute-cnn").default_epochs and not result.stopped_early
     assert accuracy >= 0.915, f"test accuracy {accuracy:.4f} after {result.seconds:.0f} s " \
                               f"({time.process_time() - started:.0f} CPU s)"
+
+
+def test_tensorflow_gets_its_onednn_kernels_on_every_cpu():
+    """Importing the core asks TensorFlow for oneDNN before TensorFlow loads; an operator's own value wins."""
+    import subprocess
+    import sys
+
+    probe = "import os; os.environ.pop('TF_ENABLE_ONEDNN_OPTS', None); import fmnist; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "1"
+    kept = "import os; os.environ['TF_ENABLE_ONEDNN_OPTS'] = '0'; import fmnist; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    assert subprocess.run([sys.executable, "-c", kept], capture_output=True, text=True, check=True).stdout.strip() == "0"
