@@ -7,6 +7,10 @@ built yet. Every run that ends here corrects it: each preset (with or without dr
 how much slower or faster its training steps and its validation really were than the model
 said, and how long its set-up really took, with a compiled engine and without one.
 
+Before a preset has run here, its steps are priced by the step time this process measured for it
+(``training.calibrate_step_times`` at the warm-up, or a run that did not end): the cost model
+scaled to this machine's speed, as the constants were measured on another machine.
+
 The ETA of a running job prices what is left of it from the run's own pace: the seconds its
 training steps take (measured within the current epoch, after the first step group, whose
 tracing would distort it), and the seconds its validation takes (measured by the epochs done).
@@ -127,6 +131,18 @@ class _Learned:
     runs: int = 0
 
 
+def measured_speed_factor(config: TrainingConfig) -> float | None:
+    """How many times the cost model's step time the latest step of ``config``'s preset measured in
+    this process took (at that measurement's batch size and drawings); None before any."""
+    latest = training.latest_step_measurement(config.preset)
+    if latest is None:
+        return None
+    batch_size, drawings, seconds = latest
+    cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
+    modelled = (batch_size * cost.per_sample + cost.per_step) * (cost.drawing_factor if drawings else 1.0)
+    return seconds / max(modelled, 1e-12)
+
+
 def _moved(old: float | None, new: float, first: bool) -> float:
     return new if first or old is None else old + LEARNING_WEIGHT * (new - old)
 
@@ -161,6 +177,12 @@ class RunTimings:
         with self._lock:
             learned = self._learned.get((config.preset, config.uses_drawings))
             learned = dataclasses.replace(learned, setup_seconds=dict(learned.setup_seconds)) if learned else _Learned()
+        if not learned.runs:
+            # Nothing learned from a run yet: scale the model to the speed measured here, validation
+            # (the same layers, forward only) like the training steps.
+            factor = measured_speed_factor(config)
+            if factor is not None:
+                learned.training_factor = learned.validation_factor = factor
         cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
         setup = learned.setup_seconds.get(needs_compiling)
         if setup is None:

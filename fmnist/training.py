@@ -236,13 +236,21 @@ def encode_targets(labels: np.ndarray, loss: str) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class TrainingPoint:
-    """The running training loss and accuracy part-way through an epoch (Keras' epoch-so-far means)."""
+    """The running training loss and accuracy part-way through an epoch (Keras' epoch-so-far means),
+    or of the validation after its steps, part-way through it (``validation_share``)."""
 
     epoch: int
     fraction: float
     """Share of the epoch's steps done, in (0, 1]."""
     loss: float
     accuracy: float
+    validation_share: float | None = None
+    """For a point of the validation after the epoch's steps (``fraction`` 1): the share of the
+    validation images done; ``loss`` and ``accuracy`` are then theirs so far. None: a training point."""
+
+    @property
+    def is_validation(self) -> bool:
+        return self.validation_share is not None
 
     @property
     def position(self) -> float:
@@ -258,7 +266,7 @@ StopCheck = Callable[[], bool]
 
 def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: BatchListener | None = None,
                             should_stop: StopCheck | None = None, steps_per_epoch: int = 1,
-                            group_sizes: Sequence[int] | None = None,
+                            steps_done: Callable[[], int] | None = None,
                             batch_interval_seconds: float = 0.1, on_point: PointListener | None = None,
                             point_interval_seconds: float = 0.5) -> keras.callbacks.Callback:
     """A Keras callback that reports to plain callables and stops when ``should_stop()`` says so.
@@ -268,7 +276,8 @@ def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: Bat
     after an epoch's first step group, then at most once per ``point_interval_seconds``, and
     always at its last step;
     ``on_epoch`` gets an :class:`EpochReport`. When each ``fit`` batch is a group of steps,
-    ``group_sizes[i]`` says how many steps batch ``i`` of an epoch holds. The reports are
+    ``steps_done()`` says how many of the epoch's steps have run (a batch that ran none is not
+    reported). The reports are
     kept in ``callback.reports``; ``callback.stopped_by_request`` says whether Stop ended it.
     """
     import keras
@@ -288,10 +297,16 @@ def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: Bat
                 on_batch(self.current_epoch, 0.0)
 
         def on_train_batch_end(self, batch, logs=None):
-            self.steps_done += group_sizes[batch] if group_sizes else 1
+            before = self.steps_done
+            self.steps_done = steps_done() if steps_done else self.steps_done + 1
+            if self.steps_done == before:  # a call that found the epoch's steps all done
+                if should_stop and should_stop():
+                    self.stopped_by_request = True
+                    self.model.stop_training = True
+                return
             now = time.perf_counter()
-            steps_done = self.steps_done >= steps_per_epoch  # always said: validation starts now
-            if on_batch and (steps_done or now - self.last_batch_report >= batch_interval_seconds):
+            all_done = self.steps_done >= steps_per_epoch  # always said: validation starts now
+            if on_batch and (all_done or now - self.last_batch_report >= batch_interval_seconds):
                 self.last_batch_report = now
                 on_batch(self.current_epoch, min(1.0, self.steps_done / max(steps_per_epoch, 1)))
             if on_point and logs and "loss" in logs and (
@@ -331,14 +346,21 @@ def shuffle_seeds(seed: int) -> tuple[int, int]:
     return (0, maximum) if seeds == (0, 0) else seeds
 
 
-def _index_group_dataset(sample_count: int, batch_size: int, steps_per_group: int, seed: int):
-    """Per epoch: Keras' own shuffle of ``range(sample_count)``, cut into groups of index batches.
+def _index_group_dataset(sample_count: int, batch_size: int, seed: int, epoch_step):
+    """Per epoch: Keras' own shuffle of ``range(sample_count)``, cut into index batches, handed to
+    the grouped train step (see :func:`_install_grouped_train_step`) as ``(batches, offset)``.
 
     The permutation is drawn exactly as ``keras``' array adapter draws it for ``fit(x, y,
     shuffle=True)`` after ``keras.utils.set_random_seed(seed)`` (the same op with the same two
     seeds in the same kind of ``tf.data`` function), so for the same seed the engine sees the
     same batches in the same order as the plain reference code. The seeds are passed to the op
     explicitly, so TensorFlow's process-wide seed (which other runs may set) plays no part.
+
+    The full batches come as one ``[batches, batch_size]`` matrix (offset 0), repeated while
+    ``epoch_step`` (the steps the train step has run this epoch) has not reached their count:
+    each ``fit`` batch runs the next few of them, as many as the run's pacer says, so a group's
+    size can change from one call to the next while the batches and their order stay the same.
+    A last, smaller batch follows on its own (offset: the number of full batches).
     """
     import tensorflow as tf
 
@@ -352,47 +374,156 @@ def _index_group_dataset(sample_count: int, batch_size: int, steps_per_group: in
 
     def groups(indices):
         full = tf.reshape(tf.slice(indices, [0], [full_batches * batch_size]), [full_batches, batch_size])
-        dataset = tf.data.Dataset.from_tensor_slices(full).batch(steps_per_group)
+        dataset = tf.data.Dataset.from_tensors((full, tf.constant(0, tf.int32))).repeat(full_batches).take_while(
+            lambda batches, offset: epoch_step.read_value() < full_batches)
         if remainder:
             last = tf.slice(indices, [full_batches * batch_size], [remainder])[None, :]
-            dataset = dataset.concatenate(tf.data.Dataset.from_tensors(last))
+            dataset = dataset.concatenate(tf.data.Dataset.from_tensors((last, tf.constant(full_batches, tf.int32))))
         return dataset
 
     dataset = tf.data.Dataset.range(1).map(permutation).prefetch(1).flat_map(groups)
     options = tf.data.Options()
     options.experimental_optimization.apply_default_optimizations = False
     options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
-    return dataset.with_options(options)
+    dataset = dataset.with_options(options)
+    # Keras takes the number of ``fit`` batches its first epoch saw as every later epoch's limit
+    # (unless the dataset says how many it holds), which would cut short a later epoch whose
+    # groups came out smaller. So it is told the most an epoch can hold (one step per call); an
+    # epoch ends when its elements run out, as before.
+    most = full_batches + (1 if remainder else 0)
+    dataset.cardinality = lambda: tf.constant(most, dtype=tf.int64)
+    return dataset
 
 
-def _group_sizes(sample_count: int, batch_size: int, steps_per_group: int) -> list[int]:
-    full_batches = sample_count // batch_size
-    sizes = [steps_per_group] * (full_batches // steps_per_group)
-    if full_batches % steps_per_group:
-        sizes.append(full_batches % steps_per_group)
-    if sample_count % batch_size:
-        sizes.append(1)
-    return sizes
+FIRST_GROUP_SHARE = 0.25
+"""A run's first groups (before it has timed any steps here) get this share of the steps the
+preset's static cost says would fill ``GROUP_SECONDS``: that cost was measured on another machine."""
+MAX_GROUP_GROWTH = 2.0
+"""A group is at most this many times the size of the one before (a slowdown shrinks it at once)."""
+_MEASURED_STEP_SECONDS: dict[tuple, float] = {}
+_LATEST_STEP_BY_PRESET: dict[str, tuple[int, bool, float]] = {}
+_MEASURED_LOCK = threading.Lock()
+
+
+def _step_key(config: TrainingConfig) -> tuple:
+    return (config.preset, config.batch_size, config.uses_drawings)
+
+
+def measured_step_seconds(config: TrainingConfig) -> float | None:
+    """Seconds one training step of ``config`` (its preset, batch size and drawings) took in this
+    process, as the latest run measured it; None before any run of it here."""
+    with _MEASURED_LOCK:
+        return _MEASURED_STEP_SECONDS.get(_step_key(config))
+
+
+def latest_step_measurement(preset: str) -> tuple[int, bool, float] | None:
+    """(batch size, drawings, seconds per step) of the latest step time measured here for ``preset``
+    (by a run or by :func:`calibrate_step_times`); None before any."""
+    with _MEASURED_LOCK:
+        return _LATEST_STEP_BY_PRESET.get(preset)
+
+
+def _record_step_seconds(config: TrainingConfig, seconds: float) -> None:
+    with _MEASURED_LOCK:
+        _MEASURED_STEP_SECONDS[_step_key(config)] = seconds
+        _LATEST_STEP_BY_PRESET[config.preset] = (config.batch_size, config.uses_drawings, seconds)
 
 
 def steps_per_group_for(config: TrainingConfig) -> int:
-    """How many steps run between two progress reports (and Stop checks): about ``GROUP_SECONDS``."""
+    """How many steps a run's first step groups hold: about ``GROUP_SECONDS`` at the step time
+    measured here by an earlier run, else a share (``FIRST_GROUP_SHARE``) of what the preset's
+    static cost says. Later groups follow the run's own measured steps (:class:`StepGroupPacer`)."""
+    measured = measured_step_seconds(config)
+    if measured is not None:
+        return max(1, int(GROUP_SECONDS / max(measured, 1e-9)))
     step_seconds = models.get_preset(config.preset).seconds_per_sample * config.batch_size
-    return max(1, int(GROUP_SECONDS / max(step_seconds, 1e-9)))
+    return max(1, int(FIRST_GROUP_SHARE * GROUP_SECONDS / max(step_seconds, 1e-9)))
 
 
-def _install_grouped_train_step(model: keras.Model, image_variable, target_variable, loss: str, xla: bool) -> None:
-    """Make ``model.fit`` take groups of index batches and run their steps in one compiled loop
-    that gathers each batch from ``image_variable`` (uint8) and ``target_variable`` (int32)."""
+class StepGroupPacer:
+    """Sizes a run's step groups from the time its steps take on this machine, under its load.
+
+    Between two ``fit`` calls it is told how many steps the call ran and how long the call took
+    (``clock`` is ``time.perf_counter`` unless a test gives another); the next group is then
+    about ``GROUP_SECONDS`` of steps at the latest step time (a slower step shrinks the groups at
+    once; faster ones grow them by at most ``MAX_GROUP_GROWTH`` per group). The first call of a
+    run is not learned from (it traces and compiles), nor are calls that are not a full group's
+    steps (an epoch's last, smaller batch). ``fixed`` keeps every group at the first size.
+    """
+
+    def __init__(self, config: TrainingConfig, first_size: int | None = None, fixed: bool = False,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.config = config
+        self.size = max(1, first_size if first_size is not None else steps_per_group_for(config))
+        self.fixed = fixed
+        self.clock = clock
+        self.step_seconds: float | None = None
+        self.calls = 0
+        self.started = 0.0
+
+    def call_started(self) -> None:
+        self.started = self.clock()
+
+    def call_ended(self, steps: int, full_batches: bool = True) -> None:
+        """``steps`` ran in the call that began at :meth:`call_started`; ``full_batches``: they were
+        steps of full batches (not an epoch's last, smaller one)."""
+        seconds = self.clock() - self.started
+        self.calls += 1
+        if self.fixed or self.calls == 1 or steps <= 0 or not full_batches:
+            return
+        self.step_seconds = seconds / steps
+        _record_step_seconds(self.config, self.step_seconds)
+        wanted = max(1, int(GROUP_SECONDS / max(self.step_seconds, 1e-9)))
+        self.size = min(wanted, max(self.size, int(self.size * MAX_GROUP_GROWTH)))
+
+
+def make_pacer(config: TrainingConfig) -> StepGroupPacer:
+    """The pacer of a fast run of ``config`` (tests replace it to fix the groups' size)."""
+    return StepGroupPacer(config)
+
+
+def make_pacing_callback(pacer: StepGroupPacer, epoch_step, group_steps, full_batches: int) -> keras.callbacks.Callback:
+    """Tells the grouped train step how many steps each call runs (``group_steps``), from ``pacer``,
+    and starts every epoch's step count (``epoch_step``) at 0."""
+    import keras
+
+    class PacingCallback(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            epoch_step.assign(0)
+            group_steps.assign(pacer.size)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            epoch_step.assign(0)
+            group_steps.assign(pacer.size)
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self.steps_before = int(epoch_step.numpy())
+            pacer.call_started()
+
+        def on_train_batch_end(self, batch, logs=None):
+            steps_after = int(epoch_step.numpy())
+            pacer.call_ended(steps_after - self.steps_before, full_batches=self.steps_before < full_batches)
+            group_steps.assign(pacer.size)
+
+    return PacingCallback()
+
+
+def _install_grouped_train_step(model: keras.Model, image_variable, target_variable, loss: str, xla: bool,
+                                epoch_step, group_steps) -> None:
+    """Make ``model.fit`` take ``(index batches, offset)`` elements (see :func:`_index_group_dataset`)
+    and run the next ``group_steps`` of the epoch's steps in one compiled loop that gathers each
+    batch from ``image_variable`` (uint8) and ``target_variable`` (int32). ``epoch_step`` counts
+    the epoch's steps run so far: step ``s`` of the epoch is row ``s - offset`` of the element."""
     import tensorflow as tf
 
     input_shape = [-1, *(int(d) for d in model.input_shape[1:])]
     one_hot = loss in models.ONE_HOT_LOSSES
     single_step = model.train_step
 
-    def grouped_train_step(index_groups):
-        index_groups = index_groups[0] if isinstance(index_groups, tuple) else index_groups
-        step_count = tf.shape(index_groups)[0]
+    def grouped_train_step(data):
+        index_groups, offset = data
+        first = epoch_step.read_value() - offset
+        count = tf.maximum(tf.minimum(group_steps.read_value(), tf.shape(index_groups)[0] - first), 0)
         image_tensor = image_variable.read_value()
         target_tensor = target_variable.read_value()
 
@@ -406,7 +537,8 @@ def _install_grouped_train_step(model: keras.Model, image_variable, target_varia
             single_step((batch_images, batch_targets))
             return (step + 1,)
 
-        tf.while_loop(lambda step: step < step_count, run_one_step, (tf.constant(0),))
+        tf.while_loop(lambda step: step < first + count, run_one_step, (first,))
+        epoch_step.assign_add(count)
         return model.get_metrics_result()
 
     # Only the step loop is XLA-compiled (when that helps the preset): validation and
@@ -416,24 +548,41 @@ def _install_grouped_train_step(model: keras.Model, image_variable, target_varia
 
 
 VALIDATION_BATCH_SIZE = 1024
+VALIDATION_CHUNK_SECONDS = 0.1
+"""About how long one traced validation call runs before the pass reports its progress (the live
+chart draws a point then): the pass is cut into chunks of whole batches, by the preset's cost.
+The CNNs validate one batch per call (each call costs about a millisecond more), the seed and
+mlp presets their whole validation set in one. With 2 batches per call, the first call of a
+Minute CNN's validation took 2.2 s on this machine under load."""
 
 
-def _make_validator(model: keras.Model, loss: str):
+def validation_chunk_batches(config: TrainingConfig) -> int:
+    """Validation batches per traced call: about ``VALIDATION_CHUNK_SECONDS`` of work on this machine
+    (a validation sample costs about a third of a training one), at least one."""
+    batch_seconds = models.get_preset(config.preset).seconds_per_sample / 3 * VALIDATION_BATCH_SIZE
+    return max(1, int(VALIDATION_CHUNK_SECONDS / max(batch_seconds, 1e-9)))
+
+
+def _make_validator(model: keras.Model, loss: str, chunk_batches: int | None = None):
     """A compiled pass over a run's validation set that returns Keras' ``(val_loss, val_accuracy)``.
 
     Keras' own ``evaluate`` inside ``fit`` costs about 0.1 CPU s per epoch of set-up and iterator
     work around 12 batches whose arithmetic takes about 0.01 s; for the seed preset that was a
     third of an epoch. This traced loop computes the same numbers, the loss as Keras weights it
     (each batch's mean loss, weighted by the batch's size) and the accuracy of the arg-max class.
+
+    ``validate(images, labels, on_progress=None)`` runs the batches ``chunk_batches`` at a time
+    (all at once by default), carrying the float32 sums from one call to the next, so the numbers
+    are the very ones of a single pass; after each chunk but the last, ``on_progress(share done,
+    running loss, running accuracy)`` is called.
     """
     import tensorflow as tf
 
     input_shape = [-1, *(int(d) for d in model.input_shape[1:])]
     one_hot = loss in models.ONE_HOT_LOSSES
 
-    def validate(images, labels):
+    def validate_batches(images, labels, first, last, loss_sum, correct):
         count = tf.shape(images)[0]
-        batches = (count + VALIDATION_BATCH_SIZE - 1) // VALIDATION_BATCH_SIZE
 
         def one_batch(index, loss_sum, correct):
             start = index * VALIDATION_BATCH_SIZE
@@ -447,16 +596,36 @@ def _make_validator(model: keras.Model, loss: str):
             return (index + 1, loss_sum + batch_loss * tf.cast(size, tf.float32),
                     correct + tf.reduce_sum(tf.cast(hits, tf.float32)))
 
-        _, loss_sum, correct = tf.while_loop(lambda index, *_: index < batches, one_batch,
-                                             (tf.constant(0), tf.constant(0.0), tf.constant(0.0)))
+        _, loss_sum, correct = tf.while_loop(lambda index, *_: index < last, one_batch, (first, loss_sum, correct))
+        return loss_sum, correct
+
+    traced = tf.function(validate_batches, reduce_retracing=True)
+
+    def validate(images, labels, on_progress=None):
+        count = int(images.shape[0])
+        batches = -(-count // VALIDATION_BATCH_SIZE)
+        step = batches if chunk_batches is None else max(1, chunk_batches)
+        loss_sum, correct = tf.constant(0.0), tf.constant(0.0)
+        for first in range(0, batches, step):
+            last = min(first + step, batches)
+            loss_sum, correct = traced(images, labels, tf.constant(first), tf.constant(last), loss_sum, correct)
+            if on_progress is not None and last < batches:
+                seen = float(min(last * VALIDATION_BATCH_SIZE, count))
+                on_progress(seen / count, float(loss_sum) / seen, float(correct) / seen)
         total = tf.cast(count, tf.float32)
         return loss_sum / total, correct / total
 
-    return tf.function(validate, reduce_retracing=True)
+    return validate
 
 
-def make_validation_callback(validator, images: np.ndarray, labels: np.ndarray) -> keras.callbacks.Callback:
-    """Adds ``val_loss`` and ``val_accuracy`` to each epoch's logs (put it before the callbacks that read them)."""
+def make_validation_callback(validator, images: np.ndarray, labels: np.ndarray,
+                             on_point: PointListener | None = None) -> keras.callbacks.Callback:
+    """Adds ``val_loss`` and ``val_accuracy`` to each epoch's logs (put it before the callbacks that read them).
+
+    With ``on_point``, the validation's progress is reported as it goes: a :class:`TrainingPoint`
+    at the epoch's end with ``validation_share`` set, the running loss and accuracy of the
+    validation images done so far, so the live chart moves while a long validation runs.
+    """
     import keras
     import tensorflow as tf
 
@@ -466,7 +635,11 @@ def make_validation_callback(validator, images: np.ndarray, labels: np.ndarray) 
     class ValidationCallback(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if logs is not None:
-                validation_loss, validation_accuracy = validator(image_tensor, label_tensor)
+                def progress(share: float, loss: float, accuracy: float) -> None:
+                    on_point(TrainingPoint(epoch=epoch + 1, fraction=1.0, loss=loss, accuracy=accuracy,
+                                           validation_share=share))
+                validation_loss, validation_accuracy = validator(image_tensor, label_tensor,
+                                                                 on_progress=progress if on_point else None)
                 logs["val_loss"], logs["val_accuracy"] = float(validation_loss), float(validation_accuracy)
 
     return ValidationCallback()
@@ -514,8 +687,12 @@ class _EngineSlot:
                                   shape=tf.TensorShape([None, *image_shape]), name="engine_images")
         self.targets = tf.Variable(np.zeros((0,), dtype=np.int32), trainable=False,
                                    shape=tf.TensorShape([None]), name="engine_targets")
-        _install_grouped_train_step(self.model, self.images, self.targets, config.loss, preset.compile_with_xla)
-        self.validate = _make_validator(self.model, config.loss)
+        # How many of an epoch's steps have run, and how many the next call runs (set by the run's pacer).
+        self.epoch_step = tf.Variable(0, dtype=tf.int32, trainable=False, name="engine_epoch_step")
+        self.group_steps = tf.Variable(1, dtype=tf.int32, trainable=False, name="engine_group_steps")
+        _install_grouped_train_step(self.model, self.images, self.targets, config.loss, preset.compile_with_xla,
+                                    self.epoch_step, self.group_steps)
+        self.validate = _make_validator(self.model, config.loss, validation_chunk_batches(config))
 
     def load(self, initial: keras.Model, images: np.ndarray, labels: np.ndarray) -> None:
         """Start from ``initial``'s weights, optimizer state and dropout seeds, with this run's data."""
@@ -677,7 +854,7 @@ def _plain_fit_seeding(seed: int):
 
 def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener | None = None,
           on_batch: BatchListener | None = None, should_stop: StopCheck | None = None,
-          on_point: PointListener | None = None) -> TrainingResult:
+          on_point: PointListener | None = None, pacer: StepGroupPacer | None = None) -> TrainingResult:
     """Train a fresh model as ``config`` says, reporting each epoch to plain callables
     (and, to ``on_point``, the running training loss and accuracy within each epoch).
 
@@ -690,6 +867,8 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
 
     The scikit-learn baseline preset is trained by :func:`fmnist.baseline.train_baseline` with the
     same callables, so the job queue, Stop and the live charts treat it like any other run.
+
+    ``pacer`` sizes the fast engine's step groups (by default :func:`make_pacer`'s).
     """
     if not models.get_preset(config.preset).is_keras:
         from fmnist import baseline
@@ -716,20 +895,22 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
                                                       config.schedule, total_steps=total_steps),
                       loss=config.loss, metrics=["accuracy"], jit_compile=False if config.fast else "auto")
         if config.fast:
-            steps_per_group = steps_per_group_for(config)
-            callback = make_reporting_callback(
-                on_epoch, on_batch, should_stop, steps_per_epoch,
-                group_sizes=_group_sizes(len(train_images), config.batch_size, steps_per_group), on_point=on_point)
+            pacer = pacer or make_pacer(config)
             model.optimizer.build(model.trainable_variables)
             with _borrowed_slot(config, train_images.shape[1:], total_steps) as slot:
+                callback = make_reporting_callback(
+                    on_epoch, on_batch, should_stop, steps_per_epoch,
+                    steps_done=lambda: int(slot.epoch_step.numpy()), on_point=on_point)
+                pacing = make_pacing_callback(pacer, slot.epoch_step, slot.group_steps,
+                                              len(train_images) // config.batch_size)
                 slot.load(model, train_images, train_labels)
                 validation = make_validation_callback(slot.validate, dataset.x_train[split.validation_indices],
-                                                      dataset.y_train[split.validation_indices])
+                                                      dataset.y_train[split.validation_indices], on_point=on_point)
                 try:
-                    slot.model.fit(_index_group_dataset(len(train_images), config.batch_size, steps_per_group,
-                                                        config.seed),
+                    slot.model.fit(_index_group_dataset(len(train_images), config.batch_size, config.seed,
+                                                        slot.epoch_step),
                                    epochs=config.epochs, verbose=0,
-                                   callbacks=[validation, callback, checkpoint_callback(callback)])
+                                   callbacks=[pacing, validation, callback, checkpoint_callback(callback)])
                 finally:
                     slot.unload(model)
         else:
@@ -764,10 +945,12 @@ def _return_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def warm_up() -> None:
+def warm_up(calibrate: bool = True) -> None:
     """Train the seed preset for one epoch on blank images of the full dataset's size, so that
     TensorFlow's one-time set-up (kernels, the XLA service, tracing) and the reference run's
-    compiled engine slot are ready before a user's first run."""
+    compiled engine slot are ready before a user's first run; then, with ``calibrate``, time a
+    few steps of the slow presets (:func:`calibrate_step_times`, a few seconds), so that their
+    first runs' step groups and estimates follow this machine's speed."""
     from fmnist.data import FashionMnist
 
     count = 60_000  # the training set: 48,000 to train on and 12,000 to validate, as the reference run
@@ -790,3 +973,61 @@ def warm_up() -> None:
     thread.join()
     if failures:
         raise failures[0]
+    if calibrate:
+        calibrate_step_times()
+
+
+CALIBRATION_STEPS = 6
+"""Full training steps of each preset that :func:`calibrate_step_times` runs (the first, which traces, is not timed)."""
+CALIBRATION_MIN_STEP_SECONDS = 0.005
+"""Presets whose steps the static cost puts below this are not calibrated: a call of one or two such
+steps is mostly the call's own overhead (and the seed preset is measured by :func:`warm_up`'s run)."""
+
+
+def calibrated_presets() -> list[str]:
+    """The Keras presets :func:`calibrate_step_times` times by default: those with slow steps."""
+    return [name for name, preset in models.PRESETS.items() if preset.is_keras
+            and preset.seconds_per_sample * TrainingConfig(preset=name).batch_size >= CALIBRATION_MIN_STEP_SECONDS]
+
+
+def calibrate_step_times(presets: Sequence[str] | None = None) -> dict[str, float]:
+    """Time a few training steps of each Keras preset (its default settings) on blank images, so
+    that this machine's step times are known before a user's first run of it: they size that
+    run's first step groups and price its first estimate (fmnist.timing). Presets already
+    measured in this process are skipped. Returns the seconds per step measured, by preset."""
+    from fmnist.data import FashionMnist
+
+    names = [name for name in (presets if presets is not None else calibrated_presets())
+             if models.get_preset(name).is_keras]
+    measured: dict[str, float] = {}
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            for name in names:
+                config = TrainingConfig(preset=name, epochs=1)
+                if measured_step_seconds(config) is not None:
+                    continue
+                count = math.ceil(CALIBRATION_STEPS * config.batch_size / (1 - config.validation_fraction))
+                images = np.zeros((count, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+                labels = (np.arange(count) % NUM_CLASSES).astype(np.uint8)
+                dataset = FashionMnist(images, labels, images[:10], labels[:10], source="calibration",
+                                       official_split=False)
+                config = dataclasses.replace(config, sample_limit=CALIBRATION_STEPS * config.batch_size)
+                train(config, dataset, pacer=StepGroupPacer(config, first_size=1))
+                if config.schedule != "constant":  # its schedule's length is the calibration's: no run reuses it
+                    key = _slot_key(config, CALIBRATION_STEPS)
+                    with _SLOT_LOCK:
+                        _IDLE_SLOTS[:] = [(slot_key, slot) for slot_key, slot in _IDLE_SLOTS if slot_key != key]
+                seconds = measured_step_seconds(config)
+                if seconds is not None:
+                    measured[name] = seconds
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+            failures.append(error)
+    # In a thread of its own, as jobs train (see warm_up).
+    thread = threading.Thread(target=run, name="fmnist-calibration")
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
+    return measured

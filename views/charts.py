@@ -21,13 +21,25 @@ def epoch_tick_step(last_epoch: int, most_ticks: int = 12) -> int:
     return 1000
 
 
+def live_points(reports, points) -> tuple[list, object | None]:
+    """A run's live points split for the charts: the training points (the within-epoch curve), and
+    the latest validation point of an epoch still validating (None once its report is in)."""
+    reported = {report.epoch for report in reports}
+    validating = next((point for point in reversed(points) if point.is_validation and point.epoch not in reported),
+                      None)
+    return [point for point in points if not point.is_validation], validating
+
+
 def history_figure(curves: list[tuple[str, list[int], list[float], str]], title: str, y_title: str,
                    reference_lines: bool = False, partial_epochs: set[int] = frozenset(),
-                   height: int = 340, live_curve: tuple[str, list[float], list[float]] | None = None) -> go.Figure:
+                   height: int = 340, live_curve: tuple[str, list[float], list[float]] | None = None,
+                   validating: tuple[str, int, float] | None = None) -> go.Figure:
     """A line chart of per-epoch values; ``curves`` are (name, epochs, values, dash).
 
     ``live_curve`` (name, positions, values) is the running training value within epochs, drawn as a
-    thin line under the epoch points: position 2.5 is half-way through epoch 3.
+    thin line under the epoch points: position 2.5 is half-way through epoch 3. ``validating``
+    (name, epoch, value) is the value of the validation images done so far while an epoch's
+    validation runs: a hollow marker where the epoch's validation point will be.
 
     Epochs in ``partial_epochs`` were stopped part-way: their points are hollow, and the legend
     says so, because their numbers are not those of a full epoch.
@@ -43,6 +55,11 @@ def history_figure(curves: list[tuple[str, list[int], list[float], str]], title:
         figure.add_trace(go.Scatter(x=positions, y=values, name=name, mode="lines",
                                     line={"width": 1.5, "color": "#90a4ae"},
                                     hovertemplate=_("epoch") + " %{x:.2f}<br>%{y:.4f}<extra>" + name + "</extra>"))
+    if validating is not None:
+        name, epoch, value = validating
+        figure.add_trace(go.Scatter(x=[epoch], y=[value], name=name, mode="markers",
+                                    marker={"symbol": "circle-open", "size": 10, "color": "#90a4ae"},
+                                    hovertemplate=_("epoch") + " %{x}<br>%{y:.4f}<extra>" + name + "</extra>"))
     for epoch in sorted(partial_epochs):
         figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=_("epoch {epoch}: stopped part-way").format(epoch=epoch),
                                     marker={"symbol": "circle-open", "size": 8, "color": "#555"}))

@@ -217,7 +217,9 @@ def render_live_panel() -> None:
 
 def render_history_charts(reports, compact: bool = False, points=()) -> None:
     """Loss and accuracy per epoch, side by side; a part-way epoch is marked as such. ``points``
-    (the running training loss and accuracy within epochs) draw the curve between epoch points."""
+    (the running training loss and accuracy within epochs) draw the curve between epoch points;
+    while an epoch validates, its latest validation point shows the validation so far."""
+    points, validating = charts.live_points(reports, points)
     positions = [point.position for point in points]
     epochs = [report.epoch for report in reports]
     partial = {report.epoch for report in reports if not report.complete}
@@ -227,12 +229,15 @@ def render_history_charts(reports, compact: bool = False, points=()) -> None:
         [(_("training loss"), epochs, [r.loss for r in reports], "solid"),
          (_("validation loss"), epochs, [r.val_loss for r in reports], "dash")],
         _("Loss"), _("loss"), partial_epochs=partial, height=height,
-        live_curve=(_("training loss, within epochs"), positions, [p.loss for p in points])), key="live_loss_chart")
+        live_curve=(_("training loss, within epochs"), positions, [p.loss for p in points]),
+        validating=validating and (_("validation loss, so far"), validating.epoch, validating.loss)),
+        key="live_loss_chart")
     accuracy_chart.plotly_chart(charts.history_figure(
         [(_("training accuracy"), epochs, [r.accuracy for r in reports], "solid"),
          (_("validation accuracy"), epochs, [r.val_accuracy for r in reports], "dash")],
         _("Accuracy"), _("accuracy"), reference_lines=True, partial_epochs=partial, height=height,
-        live_curve=(_("training accuracy, within epochs"), positions, [p.accuracy for p in points])),
+        live_curve=(_("training accuracy, within epochs"), positions, [p.accuracy for p in points]),
+        validating=validating and (_("validation accuracy, so far"), validating.epoch, validating.accuracy)),
         key="live_accuracy_chart")
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fmnist import jobs
-from fmnist.training import TrainingConfig
+from fmnist.training import EpochReport, TrainingConfig
 
 WAIT_SECONDS = 60
 SHORT = TrainingConfig(epochs=2)
@@ -372,3 +372,41 @@ def test_a_job_whose_owner_is_connected_runs_without_heartbeats_and_stops_once_t
     snapshot = job.snapshot()
     assert snapshot.status is jobs.JobStatus.STOPPED and snapshot.abandoned
     assert manager.counts() == (0, 0)
+
+
+# ----------------------------------------------------------------------------- what a job's finish costs
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_the_finish_a_job_learns_includes_its_garbage_collection(monkeypatch, tiny_dataset):
+    """A job is done only after its final garbage collection (1-4.6 s in bench.estimates, which
+    did not freeze the long-lived objects as the server does): the finish it teaches the estimate,
+    which the ETA counts down after the last epoch, must include it (before: 0.3 s of 2.3)."""
+    clock = FakeClock()
+    monkeypatch.setattr(jobs, "time", clock)
+    monkeypatch.setattr(jobs, "gc", types.SimpleNamespace(collect=lambda: setattr(clock, "now", clock.now + 2.0)))
+
+    def fake_train(config, dataset, on_epoch=None, on_batch=None, should_stop=None, on_point=None):
+        reports = []
+        for epoch in (1, 2):
+            on_batch(epoch, 0.0)
+            clock.now += 1.0
+            on_batch(epoch, 1.0)
+            clock.now += 0.5
+            reports.append(EpochReport(epoch, 1.0, 0.5, 1.0, 0.5, seconds=1.5))
+            on_epoch(reports[-1])
+        clock.now += 0.3  # the model copied out, memory given back
+        return types.SimpleNamespace(history=reports, stopped_early=False)
+
+    monkeypatch.setattr(jobs, "train", fake_train)
+    manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=WAIT_SECONDS)
+    config = TrainingConfig(preset="cnn", epochs=2, sample_limit=3000)
+    finish(manager.submit(config, tiny_dataset))
+    learned = manager.timings.estimate(config, len(tiny_dataset.x_train), needs_compiling=False)
+    assert learned.finish_seconds == pytest.approx(2.3)

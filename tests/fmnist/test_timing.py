@@ -4,10 +4,26 @@ import dataclasses
 
 import pytest
 
-from fmnist import timing
+from fmnist import timing, training
 from fmnist.training import EpochReport, TrainingConfig
 
 IMAGES = 60_000
+
+
+@pytest.fixture(autouse=True)
+def no_measured_steps(monkeypatch):
+    """Each test starts as a process that has timed no steps (runs in other tests time some)."""
+    monkeypatch.setattr(training, "_MEASURED_STEP_SECONDS", {})
+    monkeypatch.setattr(training, "_LATEST_STEP_BY_PRESET", {})
+
+
+def measure_steps(config: TrainingConfig, seconds: float) -> None:
+    """As a pacer does once it has timed a group of ``config``'s steps: ``seconds`` a step."""
+    clock = iter([0.0, 10.0, 20.0, 20.0 + 2 * seconds])  # the first call (tracing) is not learned from
+    pacer = training.StepGroupPacer(config, first_size=2, clock=lambda: next(clock))
+    for _ in range(2):
+        pacer.call_started()
+        pacer.call_ended(2)
 
 
 def reports(seconds: list[float], partial_last: bool = False) -> list[EpochReport]:
@@ -158,3 +174,39 @@ def test_the_finish_after_the_last_epoch_is_learned():
     epoch = timings.modelled_epoch_seconds(config, IMAGES)
     timings.record(config, IMAGES, reports([epoch] * 3), run_seconds=3 * epoch + 2.0, finish_seconds=1.5)
     assert timings.estimate(config, IMAGES, False).finish_seconds == pytest.approx(1.5)
+
+
+def modelled_step_seconds(config: TrainingConfig) -> float:
+    cost = timing.COST_MODELS[config.preset]
+    return (config.batch_size * cost.per_sample + cost.per_step) * (cost.drawing_factor if config.uses_drawings else 1)
+
+
+def test_a_first_estimate_follows_the_step_time_measured_on_this_machine():
+    """The cost models were measured on another machine: before any run of a preset here, its
+    estimate scales them by how much slower (or faster) its steps measured here were."""
+    config = TrainingConfig(preset="minute-cnn", epochs=2, sample_limit=4000)
+    static = timing.RunTimings().estimate(config, IMAGES, needs_compiling=False)
+    measure_steps(config, 5 * modelled_step_seconds(config))  # this machine: 5 times slower
+    calibrated = timing.RunTimings().estimate(config, IMAGES, needs_compiling=False)
+    assert calibrated.measured_runs == 0
+    assert calibrated.training_seconds == pytest.approx(5 * static.training_seconds)
+    assert calibrated.validation_seconds == pytest.approx(5 * static.validation_seconds)
+    assert calibrated.setup_seconds == static.setup_seconds
+    # Measured at another batch size and without drawings: the model carries the factor over.
+    other = dataclasses.replace(config, batch_size=32, drawings=False)
+    assert timing.RunTimings().estimate(other, IMAGES).training_seconds == pytest.approx(
+        5 * timing.RunTimings.modelled_phases(other, IMAGES)[0])
+    # Other presets keep the cost model until measured themselves.
+    seed = TrainingConfig()
+    assert timing.RunTimings().estimate(seed, IMAGES).training_seconds == pytest.approx(
+        timing.RunTimings.modelled_phases(seed, IMAGES)[0])
+
+
+def test_a_recorded_run_still_teaches_more_than_a_measured_step():
+    config = TrainingConfig(preset="cnn", epochs=3, sample_limit=5000)
+    measure_steps(config, 5 * modelled_step_seconds(config))
+    timings = timing.RunTimings()
+    modelled_training, modelled_validation = timings.modelled_phases(config, IMAGES)
+    epoch = 2 * (modelled_training + modelled_validation)  # the run went 2 times the model, not 5
+    timings.record(config, IMAGES, reports([epoch, epoch, epoch]), run_seconds=3 * epoch + 1)
+    assert timings.estimate(config, IMAGES).epoch_seconds == pytest.approx(epoch)

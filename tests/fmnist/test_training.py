@@ -34,6 +34,25 @@ def train_once(tiny_dataset):
     return run
 
 
+def fixed_groups(size: int):
+    """A ``training.make_pacer`` whose step groups all hold ``size`` steps."""
+    return lambda config: training.StepGroupPacer(config, first_size=size, fixed=True)
+
+
+class CyclingPacer(training.StepGroupPacer):
+    """Groups of 1, 3, 2, 5, 1, 3, ... steps, changing after every call (across epochs too)."""
+
+    SIZES = (1, 3, 2, 5)
+
+    def __init__(self, config):
+        super().__init__(config, first_size=self.SIZES[0])
+        self.sizes_run: list[int] = []
+
+    def call_ended(self, steps, full_batches=True):
+        self.sizes_run.append(steps)
+        self.size = self.SIZES[len(self.sizes_run) % len(self.SIZES)]
+
+
 def metrics(history: list[training.EpochReport]) -> np.ndarray:
     """(epochs, 4): loss, accuracy, val_loss, val_accuracy."""
     return np.array([[report.loss, report.accuracy, report.val_loss, report.val_accuracy] for report in history])
@@ -208,7 +227,7 @@ def test_should_stop_ends_the_run_early_with_a_usable_model(tiny_dataset):
 
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
 def test_stop_part_way_through_an_epoch_marks_it_incomplete(tiny_dataset, monkeypatch, fast):
-    monkeypatch.setattr(training, "steps_per_group_for", lambda config: 4)  # several groups per epoch
+    monkeypatch.setattr(training, "make_pacer", fixed_groups(4))  # several groups per epoch
     polls = []
     result = training.train(training.TrainingConfig(epochs=3, fast=fast), tiny_dataset,
                             should_stop=lambda: polls.append(1) or len(polls) >= 2)
@@ -221,14 +240,18 @@ def test_stop_part_way_through_an_epoch_marks_it_incomplete(tiny_dataset, monkey
     pytest.param(None, 32, None, id="480-samples-one-group-per-epoch"),
     pytest.param(470, 32, None, id="partial-last-batch"),
     pytest.param(470, 32, 4, id="partial-last-batch-groups-of-4"),
+    pytest.param(470, 32, "varying", id="partial-last-batch-groups-varying-during-the-run"),
     pytest.param(None, 512, None, id="batch-larger-than-the-data"),
 ])
 def test_fast_engine_matches_plain_fit(tiny_dataset, train_once, monkeypatch, sample_limit, batch_size,
                                       steps_per_group):
     config = training.TrainingConfig(epochs=2, sample_limit=sample_limit, batch_size=batch_size)
     plain = train_once(dataclasses.replace(config, fast=False))
-    if steps_per_group:
-        monkeypatch.setattr(training, "steps_per_group_for", lambda config: steps_per_group)
+    if steps_per_group == "varying":
+        monkeypatch.setattr(training, "make_pacer", CyclingPacer)
+        fast = training.train(config, tiny_dataset)
+    elif steps_per_group:
+        monkeypatch.setattr(training, "make_pacer", fixed_groups(steps_per_group))
         fast = training.train(config, tiny_dataset)
     else:
         fast = train_once(config)
@@ -338,7 +361,7 @@ def test_stop_during_the_last_epoch_of_a_fully_trained_run_is_not_stopped_early(
 
 
 def test_stop_part_way_through_the_last_epoch_is_still_stopped_early(tiny_dataset, monkeypatch):
-    monkeypatch.setattr(training, "steps_per_group_for", lambda config: 4)  # several groups per epoch
+    monkeypatch.setattr(training, "make_pacer", fixed_groups(4))  # several groups per epoch
     epochs_seen: list[int] = []
     result = training.train(training.TrainingConfig(epochs=2), tiny_dataset,
                             on_batch=lambda epoch, fraction: epochs_seen.append(epoch),
@@ -444,3 +467,115 @@ def test_a_reused_engine_slot_gives_the_numbers_of_a_fresh_one(tiny_dataset, pre
     for fresh_weights, reused_weights in zip(fresh.model.get_weights(), reused.model.get_weights(), strict=True):
         np.testing.assert_array_equal(reused_weights, fresh_weights)
     assert reused.model is not fresh.model
+
+
+def test_a_long_validation_reports_its_progress_between_the_epochs_points_with_the_same_numbers(
+        tiny_dataset, monkeypatch):
+    """The live chart must move at least every couple of seconds, and a full validation set took
+    seconds in one traced pass: it now runs a few batches per call and reports a point after each
+    call, so between two reports there is at most one chunk of validation (here one batch of 16
+    of the 120 validation images). The numbers are those of one pass, to the last bit."""
+    monkeypatch.setattr(training, "VALIDATION_BATCH_SIZE", 16)
+    config = training.TrainingConfig(epochs=2, learning_rate=0.0123)  # settings of their own: a new engine slot
+    reports: list = []
+    monkeypatch.setattr(training, "validation_chunk_batches", lambda config: 1)
+    try:
+        chunked = training.train(config, tiny_dataset, on_point=reports.append, on_epoch=reports.append)
+        training.clear_engine_slots()
+        monkeypatch.setattr(training, "validation_chunk_batches", lambda config: 1000)
+        whole = training.train(config, tiny_dataset)
+    finally:
+        training.clear_engine_slots()
+    for epoch in (1, 2):
+        after_steps = [report for report in reports if isinstance(report, training.TrainingPoint)
+                       and report.epoch == epoch and report.is_validation]
+        assert [point.validation_share for point in after_steps] == pytest.approx([i * 16 / 120 for i in range(1, 8)])
+        assert all(point.fraction == 1.0 and 0 <= point.accuracy <= 1 for point in after_steps)
+        index = reports.index(chunked.history[epoch - 1])
+        assert reports[index - len(after_steps):index] == after_steps, "right before the epoch's report"
+    assert [(r.val_loss, r.val_accuracy) for r in chunked.history] == [(r.val_loss, r.val_accuracy)
+                                                                        for r in whole.history]
+
+
+# --------------------------------------------------------------------------- step groups paced by this machine
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def paced_call(pacer, clock, steps, seconds, full_batches=True):
+    pacer.call_started()
+    clock.now += seconds
+    pacer.call_ended(steps, full_batches=full_batches)
+    return pacer.size
+
+
+def test_step_groups_follow_the_step_time_measured_on_this_machine(monkeypatch):
+    monkeypatch.setattr(training, "_MEASURED_STEP_SECONDS", {})
+    clock = FakeClock()
+    config = training.TrainingConfig(preset="minute-cnn", epochs=1)
+    pacer = training.StepGroupPacer(config, first_size=6, clock=clock)
+    assert paced_call(pacer, clock, steps=6, seconds=30.0) == 6, "the first call traces: not learned from"
+    # 0.15 s a step here (the static cost says 0.037 s): groups of one step, about GROUP_SECONDS.
+    assert paced_call(pacer, clock, steps=6, seconds=0.9) == 1
+    assert pacer.step_seconds == pytest.approx(0.15)
+    assert training.measured_step_seconds(config) == pytest.approx(0.15)
+    # Faster steps grow the groups, at most doubling per call; slower ones shrink them at once.
+    sizes = [paced_call(pacer, clock, steps=pacer.size, seconds=0.01 * pacer.size) for _ in range(6)]
+    assert sizes == [2, 4, 8, 16, 25, 25]
+    assert paced_call(pacer, clock, steps=25, seconds=2.5) == 2
+    # Neither an epoch's last, smaller batch nor a call that ran no steps is learned from.
+    assert paced_call(pacer, clock, steps=1, seconds=5.0, full_batches=False) == 2
+    assert paced_call(pacer, clock, steps=0, seconds=5.0) == 2
+
+
+def test_a_later_run_starts_from_the_step_time_measured_here(monkeypatch):
+    monkeypatch.setattr(training, "_MEASURED_STEP_SECONDS", {})
+    config = training.TrainingConfig(preset="minute-cnn", epochs=1)
+    static_steps = training.GROUP_SECONDS / (models.get_preset("minute-cnn").seconds_per_sample * config.batch_size)
+    assert training.steps_per_group_for(config) == max(1, int(training.FIRST_GROUP_SHARE * static_steps))
+    clock = FakeClock()
+    pacer = training.StepGroupPacer(config, clock=clock)
+    paced_call(pacer, clock, steps=pacer.size, seconds=10.0)
+    paced_call(pacer, clock, steps=2, seconds=0.1)  # 0.05 s a step
+    assert training.steps_per_group_for(config) == 5
+    assert training.StepGroupPacer(config).size == 5
+    other = dataclasses.replace(config, batch_size=256)
+    assert training.measured_step_seconds(other) is None, "per batch size"
+
+
+def test_fixed_pacer_keeps_its_size():
+    clock = FakeClock()
+    pacer = training.StepGroupPacer(training.TrainingConfig(), first_size=4, fixed=True, clock=clock)
+    assert [paced_call(pacer, clock, steps=4, seconds=s) for s in (9.0, 9.0, 0.001)] == [4, 4, 4]
+
+
+def test_a_run_on_a_slow_machine_reports_after_every_step(tiny_dataset, monkeypatch):
+    """A run whose steps the pacer measures as 1 s each (a fake step-time source) ends up running
+    one step per call: a report after each, whatever the static cost of the preset says."""
+    monkeypatch.setattr(training, "_MEASURED_STEP_SECONDS", {})
+    pacers = []
+
+    class SlowSteps(training.StepGroupPacer):
+        def call_ended(self, steps, full_batches=True):
+            self.clock = lambda: self.started + steps  # each step of this call took 1 s
+            super().call_ended(steps, full_batches)
+            self.sizes.append(steps)
+
+    def make(config):
+        pacer = SlowSteps(config)
+        pacer.sizes = []
+        pacers.append(pacer)
+        return pacer
+
+    monkeypatch.setattr(training, "make_pacer", make)
+    result = training.train(training.TrainingConfig(epochs=2), tiny_dataset)
+    assert all(report.complete for report in result.history)
+    sizes = pacers[0].sizes
+    assert sum(sizes) == 2 * 15 and sizes[0] == 15, "the first group: the preset's static first size"
+    assert sizes[2:] == [1] * (len(sizes) - 2), "after one measured group, one step per call"

@@ -73,3 +73,18 @@ def test_an_epoch_axis_has_at_most_a_dozen_tick_labels(epochs):
     low, high = axis.range
     ticks = [tick for tick in range(1, epochs + 1) if (tick - axis.tick0) % axis.dtick == 0 and low <= tick <= high]
     assert 1 <= len(ticks) <= 12
+
+
+def test_while_an_epoch_validates_its_validation_so_far_is_a_hollow_marker_not_part_of_the_training_curve():
+    from fmnist.training import TrainingPoint
+
+    points = (TrainingPoint(1, 0.5, 0.9, 0.6), TrainingPoint(1, 1.0, 0.8, 0.7),
+              TrainingPoint(1, 1.0, 0.75, 0.72, validation_share=0.25), TrainingPoint(1, 1.0, 0.7, 0.74, 0.5))
+    training_points, validating = charts.live_points((), points)
+    assert training_points == list(points[:2]) and validating == points[3]
+    assert charts.live_points((report(1),), points) == (list(points[:2]), None), "the epoch's report is in"
+    figure = charts.history_figure([("validation loss", [], [], "dash")], "Loss", "loss",
+                                   live_curve=("within", [0.5, 1.0], [0.9, 0.8]),
+                                   validating=("validation loss, so far", 1, 0.7))
+    marker = next(trace for trace in figure.data if trace.name == "validation loss, so far")
+    assert list(marker.x) == [1] and list(marker.y) == [0.7] and marker.marker.symbol == "circle-open"
