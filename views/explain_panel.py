@@ -58,9 +58,15 @@ def render_drawing_readiness(record: runs.RunRecord) -> None:
                  type="primary", key="train_drawing_ready",
                  icon=":material/model_training:"):
         server.wait_for_tensorflow()
-        record = runs.start_run(TrainingConfig(preset=preset.name, drawings=True), server.load_dataset_or_stop())
+        record = runs.start_run(runs.within_quick_budget(TrainingConfig(preset=preset.name, drawings=True), _estimated_seconds,
+                                                         len(server.load_dataset_or_stop().x_train)),
+                                server.load_dataset_or_stop())
         st.session_state[PENDING_RUN_KEY] = record.run_id
         st.rerun()
+
+
+def _estimated_seconds(config: TrainingConfig) -> float:
+    return server.run_timing().estimate(config, len(server.load_dataset_or_stop().x_train)).total_seconds
 
 
 def _training_progress() -> None:

@@ -14,11 +14,11 @@ from collections.abc import Callable
 import streamlit as st
 
 from fmnist import data as fmnist_data
-from fmnist import models
+from fmnist import models, timing
 from fmnist.jobs import JobSnapshot, TrainingJob
 from fmnist.training import TrainingConfig
 from views import labels, server, status
-from views.language import N_, _
+from views.language import N_, _, format_number
 
 LIVE_REFRESH_SECONDS = 1.0
 """How often a view of a run in progress redraws: each redraw costs the server a script run, and a
@@ -126,11 +126,61 @@ def choose_run(label: str, key: str, candidates: list[RunRecord] | None = None,
     return chosen
 
 
-def quick_train_config() -> TrainingConfig:
+QUICK_TRAIN_SECONDS = 90.0
+"""A quick train must stay quick (``FMNIST_QUICK_TRAIN_SECONDS`` sets another budget). On a server too slow to train the recommended preset on every
+image in about this time (a CPU without bfloat16 units takes several minutes for the Minute CNN),
+it trains on as many of the training images as fit."""
+
+QUICK_TRAIN_MIN_IMAGES = 6000
+"""... but never on fewer than this: below it the Minute CNN falls well under 0.9 test accuracy."""
+
+
+def quick_train_budget() -> float:
+    """Seconds a quick train may take on this server: QUICK_TRAIN_SECONDS, or the operator's
+    ``FMNIST_QUICK_TRAIN_SECONDS`` when it is a positive number."""
+    try:
+        chosen = float(os.environ.get("FMNIST_QUICK_TRAIN_SECONDS", ""))
+    except ValueError:
+        return QUICK_TRAIN_SECONDS
+    return chosen if chosen > 0 else QUICK_TRAIN_SECONDS
+
+
+def within_quick_budget(config: TrainingConfig, estimated_seconds: Callable[[TrainingConfig], float],
+                        training_images: int) -> TrainingConfig:
+    """``config``, with a training-sample limit when its estimate on this server exceeds QUICK_TRAIN_SECONDS."""
+    budget = quick_train_budget()
+    if config.sample_limit is not None or estimated_seconds(config) <= budget:
+        return config
+    available = timing.split_sizes(config, training_images)[0]
+    limit = available
+    for _attempt in range(4):  # the estimate is not quite proportional to the images (set-up, validation)
+        trial = dataclasses.replace(config, sample_limit=limit)
+        seconds = estimated_seconds(trial)
+        if seconds <= budget:
+            break
+        limit = int(limit * budget / seconds)
+    limit = max(QUICK_TRAIN_MIN_IMAGES, limit // 1000 * 1000)
+    return config if limit >= available else dataclasses.replace(config, sample_limit=limit)
+
+
+def quick_train_config(estimated_seconds: Callable[[TrainingConfig], float] | None = None,
+                       training_images: int = 60_000, drawings: bool | None = None) -> TrainingConfig:
     """What the quick train trains: the recommended preset at its defaults, or the preset named by
-    ``FMNIST_QUICK_TRAIN_PRESET`` (a slow classroom server may prefer "seed": seconds, not a minute)."""
+    ``FMNIST_QUICK_TRAIN_PRESET`` (a slow classroom server may prefer "seed": seconds, not a minute).
+    Given the server's ``estimated_seconds``, a run too long for a quick train gets a sample limit."""
     preset = os.environ.get("FMNIST_QUICK_TRAIN_PRESET") or models.RECOMMENDED_PRESET
-    return TrainingConfig(preset=preset if preset in models.PRESETS else models.RECOMMENDED_PRESET)
+    config = TrainingConfig(preset=preset if preset in models.PRESETS else models.RECOMMENDED_PRESET, drawings=drawings)
+    if estimated_seconds is None:
+        return config
+    return within_quick_budget(config, estimated_seconds, training_images)
+
+
+def server_quick_train_config(drawings: bool | None = None) -> TrainingConfig:
+    """The quick train on this server, sized by what the server has measured."""
+    dataset = server.load_dataset_or_stop()
+    timings = server.run_timing()
+    return quick_train_config(lambda config: timings.estimate(config, len(dataset.x_train)).total_seconds,
+                              len(dataset.x_train), drawings)
 
 
 NO_MODEL_YET = {"evaluate": N_("There is no trained model yet to evaluate."),
@@ -145,13 +195,16 @@ def require_trained_model(purpose: str) -> RunRecord | None:
     record = choose_run(_("Model"), key=f"{purpose}_run")
     if record is not None:
         return record
-    quick_config = quick_train_config()
+    quick_config = server_quick_train_config()
     title = labels.preset_title(quick_config.preset)
     estimate = server.run_timing().estimate(quick_config, len(server.load_dataset_or_stop().x_train))
     missing = _(NO_MODEL_YET[purpose]) if purpose in NO_MODEL_YET else _("There is no trained model yet.")
     st.info(missing + " " + _("Train one first: the quick train uses the recommended settings ({title}, {epochs} "
                               "epochs) and takes {duration} on this server.").format(
-        title=title, epochs=quick_config.epochs, duration=status.about(estimate.total_seconds)),
+        title=title, epochs=quick_config.epochs, duration=status.about(estimate.total_seconds))
+        + (" " + _("To stay quick on this server it learns from {count} of the training images; Train has "
+                   "every setting.").format(count=format_number(quick_config.sample_limit))
+           if quick_config.sample_limit else ""),
         icon=":material/school:")
     running = active_run()
     if running is None:

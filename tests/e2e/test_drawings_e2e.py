@@ -92,9 +92,18 @@ def train_drawing_ready_model(page: Page) -> None:
     expect_no_exception_shown(page)
 
 
-def test_drawn_items_come_back_as_their_class(app_server, new_page):
+@pytest.fixture(scope="module")
+def full_training_server(launch_server):
+    """A server whose quick train always uses every training image, however slow this CPU: the
+    drawings must be read by the recommended preset as it really is."""
+    server = launch_server("drawings", FMNIST_QUICK_TRAIN_SECONDS="100000")
+    yield server
+    server.stop()
+
+
+def test_drawn_items_come_back_as_their_class(full_training_server, new_page):
     page = new_page()
-    open_app(page, app_server.url)
+    open_app(page, full_training_server.url)
     train_drawing_ready_model(page)
     answers = {}
     for name, strokes in DRAWINGS.items():

@@ -91,3 +91,28 @@ def test_the_quick_train_is_the_recommended_preset_unless_the_server_names_anoth
     assert runs.quick_train_config().preset == "mlp"
     monkeypatch.setenv("FMNIST_QUICK_TRAIN_PRESET", "no-such-preset")
     assert runs.quick_train_config().preset == models.RECOMMENDED_PRESET
+
+
+def test_a_quick_train_too_slow_for_this_server_learns_from_fewer_images(monkeypatch):
+    """On a CPU without bfloat16 units the Minute CNN's full run takes minutes: the quick train then
+    gets a sample limit that brings its estimate within the budget (and never below the floor)."""
+    from views import runs
+
+    monkeypatch.delenv("FMNIST_QUICK_TRAIN_PRESET", raising=False)
+    monkeypatch.delenv("FMNIST_QUICK_TRAIN_SECONDS", raising=False)
+
+    def seconds_at(per_image: float):
+        return lambda config: 5.0 + per_image * (config.sample_limit or 48_000)
+
+    assert runs.quick_train_config(seconds_at(0.001), 60_000).sample_limit is None  # 53 s: all the images
+    slow = runs.quick_train_config(seconds_at(0.01), 60_000)  # 485 s on all the images
+    assert slow.preset == models.RECOMMENDED_PRESET and slow.uses_drawings
+    assert slow.sample_limit == 8000 and seconds_at(0.01)(slow) <= runs.QUICK_TRAIN_SECONDS
+    very_slow = runs.quick_train_config(seconds_at(1.0), 60_000)
+    assert very_slow.sample_limit == runs.QUICK_TRAIN_MIN_IMAGES
+    chosen = TrainingConfig(preset="cnn", sample_limit=2000)
+    assert runs.within_quick_budget(chosen, seconds_at(1.0), 60_000) is chosen  # a limit already chosen stays
+    monkeypatch.setenv("FMNIST_QUICK_TRAIN_SECONDS", "1000")  # an operator's longer budget
+    assert runs.quick_train_config(seconds_at(0.01), 60_000).sample_limit is None
+    monkeypatch.setenv("FMNIST_QUICK_TRAIN_SECONDS", "soon")
+    assert runs.quick_train_budget() == runs.QUICK_TRAIN_SECONDS
