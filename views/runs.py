@@ -212,8 +212,8 @@ def require_trained_model(purpose: str) -> RunRecord | None:
         if left.button(_("Quick train ({title}, {epochs} epochs)").format(title=title, epochs=quick_config.epochs),
                        type="primary",
                        key=f"{purpose}_quick_train"):
-            server.wait_for_tensorflow()
-            start_run(quick_config, server.load_dataset_or_stop())
+            server.wait_for_tensorflow()  # the warm-up also times this machine's steps: size the run after it
+            start_run(server_quick_train_config(), server.load_dataset_or_stop())
             st.rerun()
         right.page_link(TRAIN_PAGE, label=_("Go to Train for all the settings"), icon=":material/model_training:")
     else:
