@@ -945,6 +945,24 @@ def _return_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def _run_in_a_thread_of_its_own(work: Callable[[], object], name: str) -> None:
+    """Run ``work`` in a new thread, as jobs train, and raise its error here. An engine slot first
+    run on a long-lived thread made every later run on other threads keep about 7 MB more
+    (measured; a slot first run on a thread that has ended does not)."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+            failures.append(error)
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
+
+
 def warm_up(calibrate: bool = True) -> None:
     """Train the seed preset for one epoch on blank images of the full dataset's size, so that
     TensorFlow's one-time set-up (kernels, the XLA service, tracing) and the reference run's
@@ -958,21 +976,7 @@ def warm_up(calibrate: bool = True) -> None:
     labels = (np.arange(count) % NUM_CLASSES).astype(np.uint8)
     dataset = FashionMnist(blank_images, labels, blank_images[:10], labels[:10], source="warm-up",
                            official_split=False)
-    # In a thread of its own, as jobs train: an engine slot first run on a long-lived thread made
-    # every later run on other threads keep about 7 MB more (measured; a slot first run on a
-    # thread that has ended does not).
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            train(TrainingConfig(epochs=1), dataset)
-        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
-            failures.append(error)
-    thread = threading.Thread(target=run, name="fmnist-warm-up")
-    thread.start()
-    thread.join()
-    if failures:
-        raise failures[0]
+    _run_in_a_thread_of_its_own(lambda: train(TrainingConfig(epochs=1), dataset), "fmnist-warm-up")
     if calibrate:
         calibrate_step_times()
 
@@ -1000,34 +1004,26 @@ def calibrate_step_times(presets: Sequence[str] | None = None) -> dict[str, floa
     names = [name for name in (presets if presets is not None else calibrated_presets())
              if models.get_preset(name).is_keras]
     measured: dict[str, float] = {}
-    failures: list[BaseException] = []
 
     def run() -> None:
-        try:
-            for name in names:
-                config = TrainingConfig(preset=name, epochs=1)
-                if measured_step_seconds(config) is not None:
-                    continue
-                count = math.ceil(CALIBRATION_STEPS * config.batch_size / (1 - config.validation_fraction))
-                images = np.zeros((count, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-                labels = (np.arange(count) % NUM_CLASSES).astype(np.uint8)
-                dataset = FashionMnist(images, labels, images[:10], labels[:10], source="calibration",
-                                       official_split=False)
-                config = dataclasses.replace(config, sample_limit=CALIBRATION_STEPS * config.batch_size)
-                train(config, dataset, pacer=StepGroupPacer(config, first_size=1))
-                if config.schedule != "constant":  # its schedule's length is the calibration's: no run reuses it
-                    key = _slot_key(config, CALIBRATION_STEPS)
-                    with _SLOT_LOCK:
-                        _IDLE_SLOTS[:] = [(slot_key, slot) for slot_key, slot in _IDLE_SLOTS if slot_key != key]
-                seconds = measured_step_seconds(config)
-                if seconds is not None:
-                    measured[name] = seconds
-        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
-            failures.append(error)
-    # In a thread of its own, as jobs train (see warm_up).
-    thread = threading.Thread(target=run, name="fmnist-calibration")
-    thread.start()
-    thread.join()
-    if failures:
-        raise failures[0]
+        for name in names:
+            config = TrainingConfig(preset=name, epochs=1)
+            if measured_step_seconds(config) is not None:
+                continue
+            count = math.ceil(CALIBRATION_STEPS * config.batch_size / (1 - config.validation_fraction))
+            images = np.zeros((count, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
+            labels = (np.arange(count) % NUM_CLASSES).astype(np.uint8)
+            dataset = FashionMnist(images, labels, images[:10], labels[:10], source="calibration",
+                                   official_split=False)
+            config = dataclasses.replace(config, sample_limit=CALIBRATION_STEPS * config.batch_size)
+            train(config, dataset, pacer=StepGroupPacer(config, first_size=1))
+            if config.schedule != "constant":  # its schedule's length is the calibration's: no run reuses it
+                key = _slot_key(config, CALIBRATION_STEPS)
+                with _SLOT_LOCK:
+                    _IDLE_SLOTS[:] = [(slot_key, slot) for slot_key, slot in _IDLE_SLOTS if slot_key != key]
+            seconds = measured_step_seconds(config)
+            if seconds is not None:
+                measured[name] = seconds
+
+    _run_in_a_thread_of_its_own(run, "fmnist-calibration")
     return measured
