@@ -129,7 +129,11 @@ def wait_for_runs_to_end(at: AppTest, timeout: float = WAIT_SECONDS) -> AppTest:
 
 def quick_train(at: AppTest, purpose: str) -> AppTest:
     """Press the quick-train button of the Evaluate ("evaluate") or Try it ("try") page and wait for the model."""
-    at.button(key=f"{purpose}_quick_train").click().run()
+    key = f"{purpose}_quick_train"
+    assert any(button.key == key for button in at.button), (
+        f"no quick-train button: exceptions {[exception.value for exception in at.exception]}, "
+        f"page texts {shown_texts(at)}")
+    at.button(key=key).click().run()
     assert not at.exception
     wait_for_runs_to_end(at)
     record = session_runs(at)[-1]
