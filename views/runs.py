@@ -154,11 +154,10 @@ def within_quick_budget(config: TrainingConfig, estimated_seconds: Callable[[Tra
     available = timing.split_sizes(config, training_images)[0]
     limit = available
     for _attempt in range(4):  # the estimate is not quite proportional to the images (set-up, validation)
-        trial = dataclasses.replace(config, sample_limit=limit)
-        seconds = estimated_seconds(trial)
-        if seconds <= budget:
-            break
-        limit = int(limit * budget / seconds)
+        seconds = estimated_seconds(dataclasses.replace(config, sample_limit=limit))
+        if seconds <= budget or limit <= QUICK_TRAIN_MIN_IMAGES:
+            break  # within budget, or as few images as a quick train may have (a busy server: the set-up alone)
+        limit = max(QUICK_TRAIN_MIN_IMAGES, int(limit * budget / seconds))
     limit = max(QUICK_TRAIN_MIN_IMAGES, limit // 1000 * 1000)
     return config if limit >= available else dataclasses.replace(config, sample_limit=limit)
 

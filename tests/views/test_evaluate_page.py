@@ -116,3 +116,16 @@ def test_a_quick_train_too_slow_for_this_server_learns_from_fewer_images(monkeyp
     assert runs.quick_train_config(seconds_at(0.01), 60_000).sample_limit is None
     monkeypatch.setenv("FMNIST_QUICK_TRAIN_SECONDS", "soon")
     assert runs.quick_train_budget() == runs.QUICK_TRAIN_SECONDS
+
+
+def test_a_quick_train_whose_set_up_alone_exceeds_the_budget_still_gets_a_config(monkeypatch):
+    """A busy server can estimate more than the budget for the set-up alone (compilation, validation):
+    shrinking the images then never gets within it, and the limit must stop at the floor, not reach 0
+    (it did, and TrainingConfig refused sample_limit=0: Try it and Evaluate showed an error)."""
+    from views import runs
+
+    monkeypatch.delenv("FMNIST_QUICK_TRAIN_SECONDS", raising=False)
+    busy = runs.quick_train_config(lambda config: 500.0 + 0.001 * (config.sample_limit or 48_000), 60_000)
+    assert busy.sample_limit == runs.QUICK_TRAIN_MIN_IMAGES
+    tiny = runs.within_quick_budget(TrainingConfig(preset="seed"), lambda config: 100_000.0, 500)  # 400 to train on
+    assert tiny.sample_limit is None, "fewer images than the floor: all of them"
