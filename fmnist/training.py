@@ -286,7 +286,7 @@ def make_reporting_callback(on_epoch: EpochListener | None = None, on_batch: Bat
         def on_train_begin(self, logs=None):
             self.reports: list[EpochReport] = []
             self.stopped_by_request = False
-            self.last_batch_report = 0.0
+            self.last_batch_report = -math.inf  # the first step is always reported (perf_counter may be small)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.current_epoch = epoch + 1
