@@ -240,13 +240,18 @@ def test_with_one_slot_the_second_of_two_simultaneous_runs_queues_then_trains(si
         button.click()
 
     queued = None
+    seen: list[str] = []
     while queued is None and time.monotonic() - started < 60:
         for page in pages:
             status = training_status(page)
-            if status.count() and "Queued, position 1" in status.inner_text():
+            text = status.inner_text() if status.count() else "(no status)"
+            if not seen or seen[-1] != text:
+                seen.append(text)
+            if "Queued, position 1" in text:
                 queued = page
         time.sleep(0.2)
-    assert queued is not None, "neither page showed 'Queued, position 1'"
+    assert queued is not None, f"neither page showed 'Queued, position 1'; they showed {seen}; server log:\n" + (
+        server.log_tail())
     running = pages[1] if queued is pages[0] else pages[0]
     expect(training_status(running)).to_contain_text(re.compile("^Training (epoch|finished)"))
 

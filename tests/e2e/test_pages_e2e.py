@@ -185,7 +185,10 @@ def test_a_hidden_tab_keeps_its_run_and_a_closed_one_frees_its_worker(app_server
     devtools.send("Emulation.setScriptExecutionDisabled", {"value": True})
     time.sleep(10)
     devtools.send("Emulation.setScriptExecutionDisabled", {"value": False})
-    assert app_server.training_workers().keys() >= workers.keys(), "the hidden tab's run was stopped"
+    if not app_server.training_workers().keys() >= workers.keys():
+        page.wait_for_timeout(2000)  # the page's own account of the run, for the message
+        shown = training_status(page).inner_text() if training_status(page).count() else "(no status)"
+        pytest.fail(f"the hidden tab's run ended: the page says {shown!r}; server log:\n{app_server.log_tail()}")
     expect(training_status(page)).to_contain_text("Training epoch", timeout=30_000)
     expect(training_status(page)).not_to_contain_text("stopped")
 
