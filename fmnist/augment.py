@@ -8,7 +8,9 @@ batch by one of
 - a flat silhouette (the item's pixels above a random threshold, set to full brightness),
   optionally with a soft one-pixel edge like a downscaled brush stroke;
 - a thinned silhouette (eroded by one pixel: trousers drawn with a stroke per leg);
-- an outline of width 1 to 3 pixels (the silhouette minus its erosion),
+- an outline of width 1 to 3 pixels (the silhouette minus its erosion);
+- a stick figure (the silhouette's centre lines, two pixels wide: trousers drawn as a
+  waistband and one stroke per leg, a bag's handle as one line),
 
 and mirrors half of all images. At inference it is the identity, so a saved model predicts as
 the same model without it. The numpy functions below do the same on single images, for tests
@@ -37,12 +39,17 @@ OUTLINE_WIDTHS = (1, 2, 3)
 """Outline widths in pixels at 28 × 28: the canvas brush (6-40 px) on a 150-280 px drawing, after
 ``fmnist.preprocess.prepare_drawing`` has thinned wider strokes to 2.5 pixels."""
 
-TRANSFORMS = ("silhouette", "thin silhouette", *(f"outline {width} px" for width in OUTLINE_WIDTHS))
+TRANSFORMS = ("silhouette", "thin silhouette", *(f"outline {width} px" for width in OUTLINE_WIDTHS), "stick figure",
+              "open outer outline")
 """The drawing-like versions, in the order the layer numbers them. Each may also get a soft edge."""
 
-TRANSFORM_WEIGHTS = (1.5, 0.5, 1.0, 1.5, 1.5)
-"""How often each version is drawn: outlines two thirds of the time. Outlines are further from
-the photos than silhouettes are, and harder to learn."""
+TRANSFORM_WEIGHTS = (1.5, 0.5, 1.0, 1.5, 1.5, 1.0, 1.0)
+"""How often each version is drawn: outlines most of the time. Outlines are further from the
+photos than silhouettes are, and harder to learn."""
+
+SKELETON_EROSIONS = 10
+"""One-directional erosions the stick figure is made of: parts up to 20 pixels across get a
+centre line."""
 
 INK_RANGE = (0.8, 1.0)
 """Brightness of drawn pixels: the canvas's white, after resampling to 28 × 28, peaks near 0.9."""
@@ -54,6 +61,13 @@ DISTORTION = {"scale": (0.8, 1.1), "aspect": 0.15, "rotation_degrees": 10.0, "sh
 """A person's drawing is not the item's exact shape: it is a little bigger or smaller, wider or
 narrower, tilted, slanted and off-centre. Each drawing-like version gets a random affine
 distortion within these bounds (the photos are left as they are)."""
+
+NARROW_WIDTH = 18.0
+"""People draw narrow items wider than the photos show them: a pair of trousers 11 pixels wide in
+Fashion-MNIST (at 28 × 28) is drawn 14-18 wide. Drawing-like versions narrower than this many
+pixels are widened by a random factor, up to this width (and at most :data:`MAX_WIDENING`)."""
+
+MAX_WIDENING = 1.6
 
 _SIDE = 28
 _ALL_COLUMNS = (1 << _SIDE) - 1
@@ -102,6 +116,72 @@ def fill_bits(bits: tf.Tensor) -> tf.Tensor:
     return bits | (up_to_highest & from_lowest & down & up)
 
 
+def dilate_bits(bits: tf.Tensor) -> tf.Tensor:
+    """Dilation by one pixel to the right and one down (2 × 2 square): a one-pixel line becomes
+    two pixels wide, the width a canvas stroke has after ``prepare_drawing`` thinned it."""
+    across = bits | (tf.bitwise.left_shift(bits, 1) & _ALL_COLUMNS)
+    return across | _shift_rows(across, 1)
+
+
+def _erode_across(bits: tf.Tensor) -> tf.Tensor:
+    return bits & tf.bitwise.left_shift(bits, 1) & tf.bitwise.right_shift(bits, 1) & _ALL_COLUMNS
+
+
+def _dilate_across(bits: tf.Tensor) -> tf.Tensor:
+    return (bits | tf.bitwise.left_shift(bits, 1) | tf.bitwise.right_shift(bits, 1)) & _ALL_COLUMNS
+
+
+def _erode_down(bits: tf.Tensor) -> tf.Tensor:
+    return bits & _shift_rows(bits, 1) & _shift_rows(bits, -1)
+
+
+def _dilate_down(bits: tf.Tensor) -> tf.Tensor:
+    return bits | _shift_rows(bits, 1) | _shift_rows(bits, -1)
+
+
+def centre_lines(bits: tf.Tensor, levels: int = SKELETON_EROSIONS) -> tf.Tensor:
+    """The shape as a person draws it with single strokes: the centre line of each of its parts.
+
+    Where a part is taller than it is wide (a trouser leg, a strap) its centre line runs down the
+    middle of its rows; where it is wider than tall (a waistband, a sole) along the middle of its
+    columns. The middle of a run of pixels is what survives the most one-directional erosions
+    (the one-dimensional skeleton, exact in 1-D); it is kept where the part reaches at least as
+    far in the other direction. Trousers come out as a waistband and one line per leg.
+    """
+    across, down = bits, bits
+    across_levels, down_levels = [bits], [bits]
+    for _ in range(levels):
+        across, down = _erode_across(across), _erode_down(down)
+        across_levels.append(across)
+        down_levels.append(down)
+    lines = tf.zeros_like(bits)
+    for level in range(levels):
+        middle_of_rows = across_levels[level] & ~_dilate_across(across_levels[level + 1])
+        middle_of_columns = down_levels[level] & ~_dilate_down(down_levels[level + 1])
+        lines = lines | (middle_of_rows & down_levels[level]) | (middle_of_columns & across_levels[level + 1])
+    return lines
+
+
+def row_spans(bits: tf.Tensor) -> tf.Tensor:
+    """Each row filled from its leftmost to its rightmost pixel: the shape without its inner gaps."""
+    up_to_highest, from_lowest = bits, bits
+    for step in (1, 2, 4, 8, 16):
+        up_to_highest = up_to_highest | tf.bitwise.right_shift(up_to_highest, step)
+        from_lowest = from_lowest | (tf.bitwise.left_shift(from_lowest, step) & _ALL_COLUMNS)
+    return up_to_highest & from_lowest
+
+
+def open_outer_outline(bits: tf.Tensor, width: int = 2) -> tf.Tensor:
+    """The outer contour a person draws in a few strokes: no inner gaps (between trouser legs,
+    under straps), and open at the bottom (the hem, the ends of the legs left undrawn)."""
+    spans = row_spans(bits)
+    eroded = spans
+    for _ in range(width):
+        eroded = erode_bits(eroded)
+    outline = spans & ~eroded
+    return outline & _shift_rows(spans, -width)  # keeps what has the shape `width` rows below it
+
+
 def drawing_versions(images: tf.Tensor, thresholds: tf.Tensor) -> tf.Tensor:
     """All drawing-like versions of a batch as row bits: (T, B, 28) for (B, 28, 28, 1) images in [0, 1].
 
@@ -114,10 +194,11 @@ def drawing_versions(images: tf.Tensor, thresholds: tf.Tensor) -> tf.Tensor:
     for _ in range(max(OUTLINE_WIDTHS)):
         eroded.append(erode_bits(eroded[-1]))
     outlines = [eroded[0] & ~eroded[width] for width in OUTLINE_WIDTHS]
-    return tf.stack([eroded[0], eroded[1], *outlines])
+    stick_figure = dilate_bits(centre_lines(eroded[0]))
+    return tf.stack([eroded[0], eroded[1], *outlines, stick_figure, open_outer_outline(eroded[0])])
 
 
-def distortion_transforms(uniform: tf.Tensor) -> tf.Tensor:
+def distortion_transforms(uniform: tf.Tensor, widening: tf.Tensor | None = None) -> tf.Tensor:
     """(B, 8) projective transforms (output to input coordinates) from (B, 6) uniform draws in [0, 1).
 
     Each maps an output pixel to where it comes from: scaled (with an aspect change), rotated,
@@ -133,6 +214,8 @@ def distortion_transforms(uniform: tf.Tensor) -> tf.Tensor:
     # Forward map: x' = R · S · (x - c) + c + t, with S = [[scale·aspect, shear], [0, scale/aspect]].
     # The transform wants its inverse: x = S⁻¹ · R⁻¹ · (x' - c - t) + c.
     sx, sy = scale * aspect, scale / aspect
+    if widening is not None:
+        sx = sx * widening
     cos, sin = tf.cos(angle), tf.sin(angle)
     r00, r01, r10, r11 = cos, sin, -sin, cos  # R⁻¹
     i00, i01, i11 = 1.0 / sx, -shear / (sx * sy), 1.0 / sy  # S⁻¹ (upper triangular)
@@ -146,13 +229,20 @@ def distortion_transforms(uniform: tf.Tensor) -> tf.Tensor:
     return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
 
 
-def distort(images: tf.Tensor, uniform: tf.Tensor) -> tf.Tensor:
+def widening_factors(images: tf.Tensor, uniform: tf.Tensor) -> tf.Tensor:
+    """(B,) horizontal stretch factors: 1 for wide shapes, up to :data:`NARROW_WIDTH` for narrow ones."""
+    columns = tf.reduce_sum(tf.cast(tf.reduce_any(images > 0.0, axis=[1, 3]), tf.float32), axis=1)
+    most = tf.clip_by_value(NARROW_WIDTH / tf.maximum(columns, 1.0), 1.0, MAX_WIDENING)
+    return 1.0 + uniform * (most - 1.0)
+
+
+def distort(images: tf.Tensor, uniform: tf.Tensor, widening: tf.Tensor | None = None) -> tf.Tensor:
     """(B, 28, 28, 1) images under :func:`distortion_transforms`, bilinear, with black outside.
 
     Sampled with gathers rather than ``ImageProjectiveTransformV3``, which XLA cannot compile
     (the seed preset's engine is XLA-compiled).
     """
-    transforms = distortion_transforms(uniform)
+    transforms = distortion_transforms(uniform, widening)
     rows, columns = np.mgrid[0:_SIDE, 0:_SIDE].astype(np.float32)
     rows, columns = tf.constant(rows)[None], tf.constant(columns)[None]
     coefficient = [tf.reshape(transforms[:, index], [-1, 1, 1]) for index in range(6)]
@@ -220,7 +310,8 @@ class DrawingAugmentation(keras.layers.Layer):
         chosen = from_row_bits(chosen_bits)[:, :, :, None]
         soft = keras.random.uniform((batch,), seed=self.seed_generator) < SOFT_SHARE
         chosen = tf.where(soft[:, None, None, None], soften(chosen), chosen)
-        chosen = distort(chosen, keras.random.uniform((batch, 6), seed=self.seed_generator))
+        widening = widening_factors(chosen, keras.random.uniform((batch,), seed=self.seed_generator))
+        chosen = distort(chosen, keras.random.uniform((batch, 6), seed=self.seed_generator), widening)
         chosen = chosen * keras.random.uniform((batch, 1, 1, 1), *INK_RANGE, seed=self.seed_generator)
         draw = keras.random.uniform((batch,), seed=self.seed_generator) < self.drawing_share
         images = tf.where(draw[:, None, None, None], chosen, images)

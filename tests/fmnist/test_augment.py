@@ -50,6 +50,60 @@ def test_outline_is_the_shape_minus_its_erosion_with_the_frame_as_background():
     assert versions["outline 3 px"].sum() > versions["outline 2 px"].sum() > outline.sum()
 
 
+def test_the_stick_figure_of_trousers_is_a_waistband_and_one_line_per_leg():
+    trousers = np.zeros((28, 28), dtype=bool)
+    trousers[0:5, 4:24] = True  # a waistband wider than tall
+    trousers[5:28, 4:11] = True  # two legs taller than wide
+    trousers[5:28, 17:24] = True
+    lines = mask_of(augment.centre_lines(bits_of(trousers)))
+    assert not (lines & ~trousers).any(), "centre lines stay inside the shape"
+    # Above the legs the columns run down into them, so the waistband's line spans the gap between the legs.
+    assert lines[2, 11:17].all() and not lines[[0, 1, 3, 4], 11:17].any(), "the waistband: its middle row"
+    for leg_middle in (7, 20):
+        assert lines[6:24, leg_middle].all(), "each leg: its middle column (ending half a leg's width short)"
+        assert not lines[6:, leg_middle - 2].any() and not lines[6:, leg_middle + 2].any()
+    assert not lines[10:, 12:17].any(), "nothing in the gap between the legs"
+    stick = augment.example_transforms(trousers.astype(np.float32))["stick figure"]
+    assert np.array_equal(stick > 0, mask_of(augment.dilate_bits(augment.centre_lines(bits_of(trousers)))))
+    assert stick[8:24, 7:9].all(), "drawn two pixels wide, as a thinned canvas stroke"
+
+
+def test_the_stick_figure_of_a_strap_is_its_centre_line_whichever_way_it_runs():
+    for rows, columns in ((slice(10, 14), slice(2, 26)), (slice(2, 26), slice(10, 14))):
+        strap = np.zeros((28, 28), dtype=bool)
+        strap[rows, columns] = True
+        lines = mask_of(augment.centre_lines(bits_of(strap)))
+        along, width = (1, 0) if strap.sum(axis=1).max() > strap.sum(axis=0).max() else (0, 1)
+        assert lines.any(axis=width).sum() >= 18, "a line along most of the strap"
+        assert lines.any(axis=along).sum() <= 2, "one or two pixels across it"
+
+
+def test_the_open_outer_outline_of_trousers_is_their_sides_and_waistband_only():
+    trousers = np.zeros((28, 28), dtype=bool)
+    trousers[0:5, 8:20] = True
+    trousers[5:28, 8:13] = True
+    trousers[5:28, 15:20] = True
+    outline = mask_of(augment.open_outer_outline(bits_of(trousers), width=2))
+    assert not (outline & ~trousers).any(), "drawn on the item only"
+    assert outline[0:2, 8:20].all(), "the waistband"
+    assert outline[2:25, 8:10].all() and outline[2:25, 18:20].all(), "the outer sides, two pixels wide"
+    assert not outline[26:, :].any(), "open at the bottom: the ends of the legs are not drawn"
+    assert not outline[6:, 10:18].any(), "no inner contour: the gap between the legs is left out"
+
+
+def test_narrow_drawings_are_widened_and_wide_ones_are_not():
+    narrow = np.zeros((2, 28, 28, 1), np.float32)
+    narrow[0, :, 9:19] = 1.0  # 10 pixels wide, like a pair of trousers
+    narrow[1, :, 2:26] = 1.0  # 24 pixels wide, like a pullover
+    factors = augment.widening_factors(tf.constant(narrow), tf.constant([1.0, 1.0])).numpy()
+    assert factors[0] == pytest.approx(min(augment.MAX_WIDENING, augment.NARROW_WIDTH / 10))
+    assert factors[1] == pytest.approx(1.0)
+    assert augment.widening_factors(tf.constant(narrow), tf.constant([0.0, 0.0])).numpy() == pytest.approx([1, 1])
+    identity = tf.constant(_draws(), tf.float32)
+    widened = augment.distort(tf.constant(narrow[:1]), identity, tf.constant([1.5])).numpy()[0, :, :, 0]
+    assert (widened[14] > 0.5).sum() == pytest.approx(15, abs=1), "10 pixels stretched 1.5 times about the centre"
+
+
 @pytest.mark.parametrize("shape", [(784,), (28, 28), (28, 28, 1)])
 def test_layer_is_the_identity_at_inference_and_keeps_the_shape_in_training(shape):
     images = np.random.default_rng(0).random((16, *shape)).astype(np.float32)
