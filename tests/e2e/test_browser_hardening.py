@@ -223,6 +223,9 @@ def test_a_model_trained_in_one_session_is_invisible_in_another(app_server, new_
     expect_no_exception(visitor)
 
 
+QUEUED_RUN_EPOCHS = 30
+
+
 def test_with_one_slot_the_second_of_two_simultaneous_runs_queues_then_trains(single_slot_server, new_page,
                                                                               timings):
     server = single_slot_server
@@ -230,8 +233,10 @@ def test_with_one_slot_the_second_of_two_simultaneous_runs_queues_then_trains(si
     for page in pages:
         open_app(page, server.url)
         go_to(page, "Train", "Train a network")
-        set_number(page, "Epochs", 5)
-        set_number(page, "Training-sample limit", 0)  # all the data: each run takes several seconds
+        # All the data for 30 epochs: several seconds per run even where the engine trains a seed epoch in
+        # 0.12 s (with 5 epochs the first run could end before the second page had drawn its queued state).
+        set_number(page, "Epochs", QUEUED_RUN_EPOCHS)
+        set_number(page, "Training-sample limit", 0)
     buttons = [page.get_by_role("button", name="Start training") for page in pages]
     for button in buttons:
         expect(button).to_be_enabled()
@@ -256,6 +261,7 @@ def test_with_one_slot_the_second_of_two_simultaneous_runs_queues_then_trains(si
     expect(training_status(running)).to_contain_text(re.compile("^Training (epoch|finished)"))
 
     for page in (running, queued):
-        expect(training_status(page)).to_contain_text("Training finished. Epochs done: 5/5.", timeout=300_000)
+        expect(training_status(page)).to_contain_text(
+            f"Training finished. Epochs done: {QUEUED_RUN_EPOCHS}/{QUEUED_RUN_EPOCHS}.", timeout=300_000)
         expect_no_exception(page)
     timings["two_queued_runs_s"] = round(time.monotonic() - started, 2)
