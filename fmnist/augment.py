@@ -10,7 +10,10 @@ batch by one of
 - a thinned silhouette (eroded by one pixel: trousers drawn with a stroke per leg);
 - an outline of width 1 to 3 pixels (the silhouette minus its erosion);
 - a stick figure (the silhouette's centre lines, two pixels wide: trousers drawn as a
-  waistband and one stroke per leg, a bag's handle as one line),
+  waistband and one stroke per leg, a bag's handle as one line);
+- the open outer contour (no gap between the legs, no hem), as drawn in a few strokes,
+
+each distorted as a hand draws (narrow items also drawn wider),
 
 and mirrors half of all images. At inference it is the identity, so a saved model predicts as
 the same model without it. The numpy functions below do the same on single images, for tests
@@ -97,8 +100,7 @@ def _shift_rows(bits: tf.Tensor, rows: int) -> tf.Tensor:
 
 def erode_bits(bits: tf.Tensor) -> tf.Tensor:
     """Erosion by one pixel (3 × 3 square); outside the frame is background."""
-    across = bits & tf.bitwise.left_shift(bits, 1) & tf.bitwise.right_shift(bits, 1) & _ALL_COLUMNS
-    return across & _shift_rows(across, 1) & _shift_rows(across, -1)
+    return _erode_down(_erode_across(bits))
 
 
 def fill_bits(bits: tf.Tensor) -> tf.Tensor:
@@ -107,13 +109,11 @@ def fill_bits(bits: tf.Tensor) -> tf.Tensor:
     This is hole filling for the shapes of clothes, cheaply: the gap between trouser legs (open
     below) and the inside of a U stay empty, a bag's handle hole and dark texture are filled.
     """
-    up_to_highest, from_lowest, down, up = bits, bits, bits, bits
+    down, up = bits, bits
     for step in (1, 2, 4, 8, 16):
-        up_to_highest = up_to_highest | tf.bitwise.right_shift(up_to_highest, step)
-        from_lowest = from_lowest | (tf.bitwise.left_shift(from_lowest, step) & _ALL_COLUMNS)
         down = down | _shift_rows(down, step)
         up = up | _shift_rows(up, -step)
-    return bits | (up_to_highest & from_lowest & down & up)
+    return bits | (row_spans(bits) & down & up)
 
 
 def dilate_bits(bits: tf.Tensor) -> tf.Tensor:
