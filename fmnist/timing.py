@@ -61,7 +61,7 @@ COST_MODELS: dict[str, CostModel] = {
     # Measured on this 2-core machine with the fast engine, on a quiet machine (bench/estimates.py).
     "seed": CostModel(per_sample=3.0e-6, per_step=4.0e-6, per_validation_sample=2.0e-6, per_epoch=0.05,
                       setup=0.4, compile=1.8),
-    "mlp": CostModel(per_sample=3.5e-5, per_step=2.0e-5, per_validation_sample=1.2e-5, per_epoch=0.08,
+    "mlp": CostModel(per_sample=2.0e-5, per_step=2.0e-5, per_validation_sample=2.5e-6, per_epoch=0.02,
                      setup=0.3, compile=0.3),
     "cnn": CostModel(per_sample=3.5e-4, per_step=2.0e-4, per_validation_sample=9.0e-5, per_epoch=0.1,
                      setup=0.6, compile=0.5),
@@ -124,6 +124,9 @@ class EpochPhases:
 @dataclasses.dataclass
 class _Learned:
     training_factor: float = 1.0
+    training_overhead: float = 0.0
+    """Seconds of an epoch's training phase that do not grow with its steps (starting and ending the
+    epoch, its first step group): what the run's steps did not account for at their measured pace."""
     validation_factor: float = 1.0
     setup_seconds: dict[bool, float] = dataclasses.field(default_factory=dict)
     """By whether the run had to compile its engine."""
@@ -133,12 +136,24 @@ class _Learned:
 
 def measured_speed_factor(config: TrainingConfig) -> float | None:
     """How many times the cost model's step time the latest step of ``config``'s preset measured in
-    this process took (at that measurement's batch size and drawings); None before any."""
-    latest = training.latest_step_measurement(config.preset)
+    this process took (at that measurement's batch size and drawings); for a preset not measured,
+    the median of the others' factors; None before any."""
+    own = _speed_factor(config.preset)
+    if own is not None:
+        return own
+    # Not timed here (a preset too quick to calibrate): this machine's speed as the other presets
+    # measured it, which the cost models share (they were measured on one machine).
+    others = [factor for name in COST_MODELS if name != config.preset
+              if (factor := _speed_factor(name)) is not None]
+    return statistics.median(others) if others else None
+
+
+def _speed_factor(preset: str) -> float | None:
+    latest = training.latest_step_measurement(preset)
     if latest is None:
         return None
     batch_size, drawings, seconds = latest
-    cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
+    cost = COST_MODELS.get(preset, DEFAULT_COST_MODEL)
     modelled = (batch_size * cost.per_sample + cost.per_step) * (cost.drawing_factor if drawings else 1.0)
     return seconds / max(modelled, 1e-12)
 
@@ -192,7 +207,7 @@ class RunTimings:
                 setup = max(cost.setup, other + (cost.compile if needs_compiling else -cost.compile))
         modelled_training, modelled_validation = self.modelled_phases(config, training_images)
         finish = cost.finish if learned.finish_seconds is None else learned.finish_seconds
-        return Estimate(training_seconds=modelled_training * learned.training_factor,
+        return Estimate(training_seconds=modelled_training * learned.training_factor + learned.training_overhead,
                         validation_seconds=modelled_validation * learned.validation_factor,
                         setup_seconds=setup, epochs=config.epochs, measured_runs=learned.runs,
                         finish_seconds=finish)
@@ -208,10 +223,21 @@ class RunTimings:
             return
         steady = complete[1:] or complete  # the first epoch carries the one-off tracing
         modelled_training, modelled_validation = self.modelled_phases(config, training_images)
+        overhead = 0.0
         if len(phases) == len(reports):
-            training_factor = statistics.median(phases[i].training_seconds for i in steady) / max(modelled_training, 1e-9)
+            training_seconds = statistics.median(phases[i].training_seconds for i in steady)
+            training_factor = training_seconds / max(modelled_training, 1e-9)
             validation_factor = statistics.median(
                 phases[i].validation_seconds for i in steady) / max(modelled_validation, 1e-9)
+            step_seconds = training.measured_step_seconds(config)
+            if step_seconds is not None:
+                # The pace of its steps, measured in this run, prices steps; the rest of the phase is
+                # a cost per epoch. Learned as one factor, a small run's fixed part would be priced
+                # as if it grew with the steps (a 5,000-image run made a full one 2.5x too long).
+                steps = -(-split_sizes(config, training_images)[0] // config.batch_size)
+                steps_seconds = min(steps * step_seconds, training_seconds)
+                training_factor = steps_seconds / max(modelled_training, 1e-9)
+                overhead = training_seconds - steps_seconds
         else:
             training_factor = validation_factor = statistics.median(
                 reports[i].seconds for i in steady) / max(modelled_training + modelled_validation, 1e-9)
@@ -223,6 +249,7 @@ class RunTimings:
             learned = self._learned.setdefault((config.preset, config.uses_drawings), _Learned())
             first = learned.runs == 0
             learned.training_factor = _moved(learned.training_factor, training_factor, first)
+            learned.training_overhead = _moved(learned.training_overhead, overhead, first)
             learned.validation_factor = _moved(learned.validation_factor, validation_factor, first)
             if setup is not None:
                 learned.setup_seconds[compiled] = _moved(learned.setup_seconds.get(compiled), setup, False)

@@ -196,10 +196,31 @@ def test_a_first_estimate_follows_the_step_time_measured_on_this_machine():
     other = dataclasses.replace(config, batch_size=32, drawings=False)
     assert timing.RunTimings().estimate(other, IMAGES).training_seconds == pytest.approx(
         5 * timing.RunTimings.modelled_phases(other, IMAGES)[0])
-    # Other presets keep the cost model until measured themselves.
+    # A preset not measured here (too quick to calibrate) takes this machine's speed from the others.
     seed = TrainingConfig()
     assert timing.RunTimings().estimate(seed, IMAGES).training_seconds == pytest.approx(
-        timing.RunTimings.modelled_phases(seed, IMAGES)[0])
+        5 * timing.RunTimings.modelled_phases(seed, IMAGES)[0])
+    measure_steps(seed, 2 * modelled_step_seconds(seed))  # until measured itself
+    assert timing.RunTimings().estimate(seed, IMAGES).training_seconds == pytest.approx(
+        2 * timing.RunTimings.modelled_phases(seed, IMAGES)[0])
+
+
+def test_a_small_runs_fixed_cost_per_epoch_is_not_scaled_up_to_a_full_run():
+    """An epoch's training phase is its steps at their measured pace plus a fixed part (starting and
+    ending the epoch). Learned as one factor, 5,000 images' fixed part made a full run's estimate
+    2.5 times too long; the steps' own pace separates the two."""
+    timings = timing.RunTimings()
+    small = TrainingConfig(preset="mlp", epochs=3, sample_limit=5000)
+    step_seconds, fixed = 0.3 * modelled_step_seconds(small), 0.04  # fast steps, a fixed part the model lacks
+    measure_steps(small, step_seconds)
+    small_steps = -(-5000 // small.batch_size)
+    training_phase = small_steps * step_seconds + fixed
+    timings.record(small, IMAGES, reports([training_phase + 0.5] + [training_phase] * 2),
+                   run_seconds=3 * training_phase + 0.8,
+                   phases=phases((training_phase + 0.5, 0.0), (training_phase, 0.0), (training_phase, 0.0)))
+    full = TrainingConfig(preset="mlp", epochs=3)
+    full_steps = -(-timing.split_sizes(full, IMAGES)[0] // full.batch_size)
+    assert timings.estimate(full, IMAGES).training_seconds == pytest.approx(full_steps * step_seconds + fixed, rel=0.01)
 
 
 def test_a_recorded_run_still_teaches_more_than_a_measured_step():
