@@ -148,6 +148,13 @@ def measured_speed_factor(config: TrainingConfig) -> float | None:
     return statistics.median(others) if others else None
 
 
+def machine_speed_factor() -> float | None:
+    """The median of the speed factors measured here (see :func:`measured_speed_factor`) over all
+    presets: how fast this machine is at work that is not one preset's arithmetic; None before any."""
+    factors = [factor for name in COST_MODELS if (factor := _speed_factor(name)) is not None]
+    return statistics.median(factors) if factors else None
+
+
 def _speed_factor(preset: str) -> float | None:
     latest = training.latest_step_measurement(preset)
     if latest is None:
@@ -191,20 +198,26 @@ class RunTimings:
             needs_compiling = training.needs_compiling(config, split_sizes(config, training_images)[0])
         with self._lock:
             learned = self._learned.get((config.preset, config.uses_drawings))
+            if learned is None:  # the same preset with the drawing option the other way is the best guide
+                learned = self._learned.get((config.preset, not config.uses_drawings))
             learned = dataclasses.replace(learned, setup_seconds=dict(learned.setup_seconds)) if learned else _Learned()
+        cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
         if not learned.runs:
             # Nothing learned from a run yet: scale the model to the speed measured here, validation
             # (the same layers, forward only) like the training steps.
             factor = measured_speed_factor(config)
             if factor is not None:
                 learned.training_factor = learned.validation_factor = factor
-        cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
+        # Tracing and compiling are this CPU's work too, but Python's rather than one preset's
+        # arithmetic: scaled by the presets' typical speed factor here.
+        machine = machine_speed_factor() or 1.0
+        cost_setup, cost_compile = cost.setup * machine, cost.compile * machine
         setup = learned.setup_seconds.get(needs_compiling)
         if setup is None:
-            setup = cost.setup + (cost.compile if needs_compiling else 0.0)
+            setup = cost_setup + (cost_compile if needs_compiling else 0.0)
             other = learned.setup_seconds.get(not needs_compiling)
             if other is not None:  # measured here the other way: shifted by the modelled compile time
-                setup = max(cost.setup, other + (cost.compile if needs_compiling else -cost.compile))
+                setup = max(cost_setup, other + (cost_compile if needs_compiling else -cost_compile))
         modelled_training, modelled_validation = self.modelled_phases(config, training_images)
         finish = cost.finish if learned.finish_seconds is None else learned.finish_seconds
         return Estimate(training_seconds=modelled_training * learned.training_factor + learned.training_overhead,
