@@ -188,7 +188,7 @@ def build_drawing_set(dataset: FashionMnist, per_class: int = DEFAULT_PER_CLASS,
     return DrawingSet(images=prepared, labels=dataset.y_test[indices].astype(np.int64), test_indices=indices)
 
 
-RENDERER_VERSION = 1
+RENDERER_VERSION = 2
 """Bump when the renderer or the canvas preparation changes: cached drawing sets are then redrawn."""
 
 _STANDARD_SETS: dict[tuple[int, int], tuple[FashionMnist, DrawingSet]] = {}

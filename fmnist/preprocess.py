@@ -526,6 +526,11 @@ HOLE_SHARE = 0.1
 COLOURED_IN_WIDTH = 5.0
 """... and whose strokes are wider than this at 28 × 28 is coloured in, and is left as drawn."""
 
+SOLID_RADIUS = 4.0
+"""A drawing with a solid part more than twice this many pixels across at 28 × 28 (a coloured-in
+bag body under its handle's hole, say) is coloured in, however much its strokes enclose: no
+brush stroke of an outline is that wide, and thinning would leave the part's skeleton only."""
+
 FAINT_EDGE_OPACITY = 0.5
 """Canvas pixels less opaque than this are the anti-aliased fringe of a stroke, not ink."""
 
@@ -550,8 +555,8 @@ def normalise_strokes(opacity: np.ndarray) -> np.ndarray:
     """Thin the strokes of a line drawing so that at 28 × 28 they are at most a few pixels wide.
 
     ``opacity`` is the canvas's alpha (or ink) in [0, 1] at canvas scale. Its faint
-    anti-aliased fringe is not counted as ink. Coloured-in drawings (few holes, wide strokes)
-    are returned unchanged; so are line drawings whose strokes are already thin enough for
+    anti-aliased fringe is not counted as ink. Coloured-in drawings (few holes and wide strokes,
+    or a part too wide for any stroke: :data:`SOLID_RADIUS`) are returned unchanged; so are line drawings whose strokes are already thin enough for
     their size.
     """
     from scipy import ndimage
@@ -571,9 +576,11 @@ def normalise_strokes(opacity: np.ndarray) -> np.ndarray:
         return opacity
     if width_at_frame <= DRAWING_STROKE_WIDTH:
         return opacity
+    inside = ndimage.distance_transform_edt(ink)
+    if float(inside.max()) * FRAME_SIZE / longer_side > SOLID_RADIUS:
+        return opacity
     target = DRAWING_STROKE_WIDTH * longer_side / FRAME_SIZE
     # Keep the stroke's centre line: everything within target/2 of it, anti-aliased again.
-    inside = ndimage.distance_transform_edt(ink)
     centre = inside >= np.maximum(ndimage.maximum_filter(inside, size=3) - 0.5, 1.0)
     distance_to_centre = ndimage.distance_transform_edt(~centre)
     thinned = np.clip(target / 2 + 0.5 - distance_to_centre, 0.0, 1.0) * (ink | (opacity > 0))

@@ -1,6 +1,7 @@
 """Tests for the canvas-specific steps of fmnist.preprocess: stroke width, thinning, prepare_drawing."""
 
 import numpy as np
+from scipy import ndimage
 
 from fmnist import preprocess
 
@@ -33,6 +34,26 @@ def test_thin_outlines_and_coloured_in_drawings_are_left_alone():
     assert np.array_equal(preprocess.normalise_strokes(thin), thin)
     disc = ring(280, 100, 101)
     assert np.array_equal(preprocess.normalise_strokes(disc), disc)
+
+
+def coloured_bag_with_a_handle() -> np.ndarray:
+    """A bag coloured in with a big brush, its handle an arch drawn above it: the hole under the
+    handle is a sixth of the filled-in shape, as much as an outline drawing encloses."""
+    bag = np.zeros((280, 280), dtype=np.float32)
+    bag[110:250, 40:240] = 1.0
+    rows, columns = np.mgrid[0:280, 0:280]
+    distance = np.hypot((rows - 112) / 0.8, columns - 140)
+    bag[(distance <= 95) & (distance > 75) & (rows < 112)] = 1.0
+    return bag
+
+
+def test_a_coloured_in_part_too_wide_for_a_stroke_is_never_thinned():
+    bag = coloured_bag_with_a_handle()
+    filled = ndimage.binary_fill_holes(bag > 0.5)
+    assert 1 - bag.sum() / filled.sum() > preprocess.HOLE_SHARE  # as much hole as an outline drawing
+    assert np.array_equal(preprocess.normalise_strokes(bag), bag)
+    prepared = preprocess.prepare_drawing(canvas_of(bag)).array
+    assert (prepared > 0.5).mean() > 0.4  # still a solid bag at 28 x 28, not its skeleton
 
 
 def test_the_faint_edge_of_a_stroke_is_not_ink():
