@@ -3,7 +3,7 @@
 - ``drawing_outline_accuracy`` / ``drawing_filled_accuracy``: top-1 accuracy on the project's
   own drawing set (:mod:`fmnist.drawings`: 50 test items per class redrawn on a 280 × 280
   canvas as outlines and as coloured-in silhouettes, prepared exactly like canvas drawings),
-  with the probabilities Try it shows (mirror-averaged for drawing-ready models).
+  with the probabilities Try it and Evaluate show (mirror-averaged for models that learned mirror images).
 - ``drawing_test_accuracy``: the same model on the whole test set.
 - ``drawing_training_s``: its training time, wall clock.
 

@@ -4,7 +4,7 @@ Each run is a ``fmnist.jobs`` training job (the pages' path into ``fmnist.traini
 ``TrainingConfig(preset=RECOMMENDED_PRESET, seed=s)``:
 the preset's default epochs, batch size, optimizer, learning-rate schedule and loss. Its seconds
 are the training call's wall time (the data is loaded and TensorFlow imported before; the first
-epoch's tracing and compilation are inside), its accuracy is on the 10,000 test images.
+epoch's tracing and compilation are inside), its accuracy is on the 10,000 test images, predicted as Evaluate predicts them (mirror-averaged: the preset learns mirror images).
 ``strong_model_seconds`` and ``strong_model_test_accuracy`` are medians over the runs: one run
 (seed 42) in quick mode, three seeds in full mode; ``strong_model_drawings`` says whether the
 preset's default learns from drawings (then the time target is 75 s instead of 60 s). In full

@@ -282,16 +282,14 @@ def _write_set(path: pathlib.Path, drawing_set: DrawingSet) -> None:
 
 
 def predict_drawings(model, images: np.ndarray) -> np.ndarray:
-    """Probabilities as Try it computes them: mirror-averaged for models that learned mirror images.
+    """Probabilities as Try it computes them (mirror-averaged for models that learned mirror images).
 
     A model trained without mirror images has only seen left-facing shoes; averaging with the
     mirror image would hurt it (on the test set of a small CNN: 0.855 to 0.77), so it predicts
-    the image as it is.
+    the image as it is (see :func:`fmnist.evaluation.learned_mirror_images`).
     """
-    from fmnist import augment, evaluation
+    from fmnist import evaluation
 
-    if augment.has_drawing_augmentation(model):
-        return evaluation.predict_probabilities_mirror_averaged(model, images)
     return evaluation.predict_probabilities(model, images)
 
 

@@ -204,3 +204,41 @@ def test_predict_with_loss_rejects_bad_input(trained_model, tiny_dataset):
         evaluation.predict_with_loss(trained_model, images, labels[:99])
     with pytest.raises(ValueError, match=r"There are no items to evaluate"):
         evaluation.predict_with_loss(trained_model, images[:0], labels[:0])
+
+
+def lopsided_model(mirror_layer: bool) -> keras.Model:
+    """A softmax over the left half's and the right half's brightness, so an image and its mirror
+    image get different answers; with a RandomFlip at its input (training only) when asked."""
+    weights = np.zeros((28 * 28, 10), dtype=np.float32)
+    columns = np.tile(np.arange(28), 28)
+    weights[columns < 14, 0], weights[columns >= 14, 1] = 0.05, 0.05
+    layers = [keras.Input((28, 28, 1))]
+    if mirror_layer:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=1))
+    layers += [keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+    model = keras.Sequential(layers)
+    model.layers[-1].set_weights([weights, np.zeros(10, dtype=np.float32)])
+    return model
+
+
+def test_a_model_that_learned_mirror_images_predicts_the_mean_over_both_ways_everywhere(tiny_dataset):
+    """One prediction for one model: Evaluate's report and loss, Try it and the bench all see the
+    mean over an item and its mirror image for a model trained on mirror images (the Minute CNN),
+    and the item as it is for one that was not."""
+    images, labels = tiny_dataset.x_test[:64], tiny_dataset.y_test[:64]
+    images = images.copy()
+    images[:, :, 14:] //= 4  # brighter on the left
+    plain, mirrored = lopsided_model(False), lopsided_model(True)
+    assert not evaluation.learned_mirror_images(plain) and evaluation.learned_mirror_images(mirrored)
+    as_is = np.asarray(plain(training.scale_images(images, plain.input_shape)))
+    flipped = np.asarray(plain(training.scale_images(images[:, :, ::-1].copy(), plain.input_shape)))
+    assert np.abs(as_is - flipped).max() > 0.01  # the two ways really differ
+    np.testing.assert_allclose(evaluation.predict_probabilities(plain, images), as_is, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(evaluation.predict_probabilities(mirrored, images), (as_is + flipped) / 2,
+                               rtol=1e-5, atol=1e-6)
+    report = evaluation.evaluate_model(mirrored, images, labels)
+    np.testing.assert_allclose(report.probabilities, (as_is + flipped) / 2, rtol=1e-5, atol=1e-6)
+    expected_loss = float(np.mean(keras.losses.sparse_categorical_crossentropy(labels, (as_is + flipped) / 2)))
+    assert report.loss == pytest.approx(expected_loss, rel=1e-4)
+    assert evaluation.evaluate_model(plain, images, labels).loss == pytest.approx(
+        float(np.mean(keras.losses.sparse_categorical_crossentropy(labels, as_is))), rel=1e-4)
