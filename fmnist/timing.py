@@ -59,7 +59,7 @@ class CostModel:
 
 COST_MODELS: dict[str, CostModel] = {
     # Measured on this 2-core machine with the fast engine, on a quiet machine (bench/estimates.py).
-    "seed": CostModel(per_sample=3.0e-6, per_step=4.0e-6, per_validation_sample=2.0e-6, per_epoch=0.05,
+    "seed": CostModel(per_sample=3.0e-6, per_step=4.0e-6, per_validation_sample=2.0e-6, per_epoch=0.02,
                       setup=0.4, compile=1.8),
     "mlp": CostModel(per_sample=2.0e-5, per_step=2.0e-5, per_validation_sample=2.5e-6, per_epoch=0.02,
                      setup=0.3, compile=0.3),

@@ -987,7 +987,9 @@ def warm_up(calibrate: bool = True) -> None:
 
 
 CALIBRATION_STEPS = 6
-"""Full training steps of each preset that :func:`calibrate_step_times` runs (the first, which traces, is not timed)."""
+"""Training steps per call of :func:`calibrate_step_times`, which runs two calls per preset: the
+first traces, the second is timed (calls of one or two steps measured mostly the call's own
+overhead, and priced a first cnn run up to 1.6x too long)."""
 CALIBRATION_MIN_STEP_SECONDS = 0.005
 """Presets whose steps the static cost puts below this are not calibrated: a call of one or two such
 steps is mostly the call's own overhead (and the seed preset is measured by :func:`warm_up`'s run)."""
@@ -1015,15 +1017,16 @@ def calibrate_step_times(presets: Sequence[str] | None = None) -> dict[str, floa
             config = TrainingConfig(preset=name, epochs=1)
             if measured_step_seconds(config) is not None:
                 continue
-            count = math.ceil(CALIBRATION_STEPS * config.batch_size / (1 - config.validation_fraction))
+            steps = 2 * CALIBRATION_STEPS
+            count = math.ceil(steps * config.batch_size / (1 - config.validation_fraction))
             images = np.zeros((count, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
             labels = (np.arange(count) % NUM_CLASSES).astype(np.uint8)
             dataset = FashionMnist(images, labels, images[:10], labels[:10], source="calibration",
                                    official_split=False)
-            config = dataclasses.replace(config, sample_limit=CALIBRATION_STEPS * config.batch_size)
-            train(config, dataset, pacer=StepGroupPacer(config, first_size=1))
+            config = dataclasses.replace(config, sample_limit=steps * config.batch_size)
+            train(config, dataset, pacer=StepGroupPacer(config, first_size=CALIBRATION_STEPS))
             if config.schedule != "constant":  # its schedule's length is the calibration's: no run reuses it
-                key = _slot_key(config, CALIBRATION_STEPS)
+                key = _slot_key(config, steps)
                 with _SLOT_LOCK:
                     _IDLE_SLOTS[:] = [(slot_key, slot) for slot_key, slot in _IDLE_SLOTS if slot_key != key]
             seconds = measured_step_seconds(config)
