@@ -4,12 +4,15 @@ The estimate starts from a cost model per preset: seconds per training sample an
 per validation sample, a one-off set-up (building the model, loading its weights and data, and
 what follows the last epoch), and the tracing and compiling of an engine this server has not
 built yet. Every run that ends here corrects it: each preset (with or without drawings) keeps
-how much slower or faster its training steps and its validation really were than the model
-said, and how long its set-up really took, with a compiled engine and without one.
+how much slower or faster its training steps (at the pace the run measured) and its validation
+really were than the model said, the rest of an epoch's training phase as a fixed cost per
+epoch, and how long its set-up really took, with a compiled engine and without one. Until a
+preset has run with the drawing option as asked, its runs with the option the other way serve.
 
 Before a preset has run here, its steps are priced by the step time this process measured for it
 (``training.calibrate_step_times`` at the warm-up, or a run that did not end): the cost model
-scaled to this machine's speed, as the constants were measured on another machine.
+scaled to this machine's speed, as the constants were measured on another machine (a preset too
+quick to calibrate takes the other presets' factor; set-up and compiling take their median).
 
 The ETA of a running job prices what is left of it from the run's own pace: the seconds its
 training steps take (measured within the current epoch, after the first step group, whose
