@@ -147,22 +147,26 @@ def test_on_a_projector_the_live_run_fits_one_screen_and_its_table_keeps_up(app_
     open_app(page, app_server.url)
     go_to(page, "Train", "Train a network")
     choose(page, "Model preset", "CNN")
-    start_training(page, epochs=3, sample_limit=4000)
-    expect(training_status(page)).to_contain_text(re.compile(r"Epochs done: 1/3"), timeout=120_000)
+    # Long enough to be still running when measured: 3 epochs of 4,000 images ended within the
+    # 1.5 s after the first epoch on a fast machine, and Stop was gone.
+    start_training(page, epochs=5, sample_limit=12000)
+    expect(training_status(page)).to_contain_text(re.compile(r"Epochs done: 1/5"), timeout=120_000)
     page.wait_for_timeout(1500)  # a live refresh or two
     charts = page.locator(".js-plotly-plot")
     expect(charts).to_have_count(2)
-    for element in (training_status(page), stop_button(page), charts.nth(0), charts.nth(1)):
+    expect(stop_button(page)).to_be_visible()
+    for name, element in (("status", training_status(page)), ("Stop", stop_button(page)),
+                          ("loss chart", charts.nth(0)), ("accuracy chart", charts.nth(1))):
         box = element.bounding_box()
-        assert box and box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= 720, (name, box)
     expect(page.get_by_role("spinbutton", name="Epochs")).to_be_hidden()  # the settings are folded away
     SCREENSHOT_DIRECTORY.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOT_DIRECTORY / "train-projector.png")
     # The runs table follows the live panel.
     expect(page.get_by_test_id("stDataFrame").locator("td").filter(
-        has_text=re.compile(r"^[1-3]/3"))).to_have_count(1, timeout=30_000)
+        has_text=re.compile(r"^[1-5]/5"))).to_have_count(1, timeout=30_000)
     expect(training_status(page)).to_contain_text("Training finished", timeout=240_000)
-    expect(page.get_by_test_id("stDataFrame").locator("td").filter(has_text=re.compile(r"^3/3$"))).to_have_count(1)
+    expect(page.get_by_test_id("stDataFrame").locator("td").filter(has_text=re.compile(r"^5/5$"))).to_have_count(1)
     expect_no_exception(page)
 
 
