@@ -556,8 +556,8 @@ def normalise_strokes(opacity: np.ndarray) -> np.ndarray:
 
     ``opacity`` is the canvas's alpha (or ink) in [0, 1] at canvas scale. Its faint
     anti-aliased fringe is not counted as ink. Coloured-in drawings (few holes and wide strokes,
-    or a part too wide for any stroke: :data:`SOLID_RADIUS`) are returned unchanged; so are line drawings whose strokes are already thin enough for
-    their size.
+    or a part too wide for any stroke: :data:`SOLID_RADIUS`) are returned unchanged; so are line
+    drawings whose strokes are already thin enough for their size.
     """
     from scipy import ndimage
 
