@@ -141,6 +141,17 @@ def test_numbers_typed_out_of_range_never_start_a_run(app_server, new_page):
     expect_no_exception(page)
 
 
+def settled_box(page: Page, element, attempts: int = 20) -> dict | None:
+    """The element's box once it is on the page: a live refresh redraws the charts, and an element
+    caught between two draws has no box."""
+    for _ in range(attempts):
+        box = element.bounding_box()
+        if box:
+            return box
+        page.wait_for_timeout(250)
+    return None
+
+
 def test_on_a_projector_the_live_run_fits_one_screen_and_its_table_keeps_up(app_server, new_page):
     page = new_page()
     page.set_viewport_size({"width": 1280, "height": 720})
@@ -157,7 +168,7 @@ def test_on_a_projector_the_live_run_fits_one_screen_and_its_table_keeps_up(app_
     expect(stop_button(page)).to_be_visible()
     for name, element in (("status", training_status(page)), ("Stop", stop_button(page)),
                           ("loss chart", charts.nth(0)), ("accuracy chart", charts.nth(1))):
-        box = element.bounding_box()
+        box = settled_box(page, element)
         assert box and box["y"] >= 0 and box["y"] + box["height"] <= 720, (name, box)
     expect(page.get_by_role("spinbutton", name="Epochs")).to_be_hidden()  # the settings are folded away
     SCREENSHOT_DIRECTORY.mkdir(parents=True, exist_ok=True)
