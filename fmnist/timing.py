@@ -141,31 +141,33 @@ def measured_speed_factor(config: TrainingConfig) -> float | None:
     """How many times the cost model's step time the latest step of ``config``'s preset measured in
     this process took (at that measurement's batch size and drawings); for a preset not measured,
     the median of the others' factors; None before any."""
-    own = _speed_factor(config.preset)
-    if own is not None:
-        return own
+    factors = _measured_factors(config.preset)
+    if config.preset in factors:
+        return factors[config.preset]
     # Not timed here (a preset too quick to calibrate): this machine's speed as the other presets
     # measured it, which the cost models share (they were measured on one machine).
-    others = [factor for name in COST_MODELS if name != config.preset
-              if (factor := _speed_factor(name)) is not None]
-    return statistics.median(others) if others else None
+    return statistics.median(factors.values()) if factors else None
 
 
 def machine_speed_factor() -> float | None:
     """The median of the speed factors measured here (see :func:`measured_speed_factor`) over all
     presets: how fast this machine is at work that is not one preset's arithmetic; None before any."""
-    factors = [factor for name in COST_MODELS if (factor := _speed_factor(name)) is not None]
-    return statistics.median(factors) if factors else None
+    factors = _measured_factors()
+    return statistics.median(factors.values()) if factors else None
 
 
-def _speed_factor(preset: str) -> float | None:
-    latest = training.latest_step_measurement(preset)
-    if latest is None:
-        return None
-    batch_size, drawings, seconds = latest
-    cost = COST_MODELS.get(preset, DEFAULT_COST_MODEL)
-    modelled = (batch_size * cost.per_sample + cost.per_step) * (cost.drawing_factor if drawings else 1.0)
-    return seconds / max(modelled, 1e-12)
+def _measured_factors(also: str | None = None) -> dict[str, float]:
+    """Preset -> its latest measured step time over the cost model's, for the presets timed here
+    (those with a cost model, and ``also``, priced by the default model if it has none)."""
+    factors = {}
+    for preset in dict.fromkeys([*COST_MODELS, *([also] if also else [])]):
+        cost = COST_MODELS.get(preset, DEFAULT_COST_MODEL)
+        latest = training.latest_step_measurement(preset)
+        if latest is not None:
+            batch_size, drawings, seconds = latest
+            modelled = (batch_size * cost.per_sample + cost.per_step) * (cost.drawing_factor if drawings else 1.0)
+            factors[preset] = seconds / max(modelled, 1e-12)
+    return factors
 
 
 def _moved(old: float | None, new: float, first: bool) -> float:

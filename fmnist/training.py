@@ -991,8 +991,8 @@ CALIBRATION_STEPS = 6
 first traces, the second is timed (calls of one or two steps measured mostly the call's own
 overhead, and priced a first cnn run up to 1.6x too long)."""
 CALIBRATION_MIN_STEP_SECONDS = 0.005
-"""Presets whose steps the static cost puts below this are not calibrated: a call of one or two such
-steps is mostly the call's own overhead (and the seed preset is measured by :func:`warm_up`'s run)."""
+"""Presets whose steps the static cost puts below this are not calibrated: a call of a few such steps
+is mostly the call's own overhead (and the seed preset is measured by :func:`warm_up`'s run)."""
 
 
 def calibrated_presets() -> list[str]:
