@@ -108,3 +108,67 @@ def test_asking_whether_the_set_is_ready_never_waits_for_a_build_in_progress(tin
         assert time.monotonic() < deadline, "the background drawing never finished"
         time.sleep(0.1)
     assert len(ready.labels) == 20
+
+
+def test_training_drawings_are_made_from_training_images_each_once(tiny_dataset):
+    drawn = drawings.draw_training_items(tiny_dataset, share=0.2)
+    per_class = np.bincount(tiny_dataset.y_train[drawn.sources], minlength=10)
+    expected = [round(0.2 * count) for count in np.bincount(tiny_dataset.y_train, minlength=10)]
+    assert per_class.tolist() == expected
+    assert len(np.unique(drawn.sources)) == len(drawn.sources)
+    assert drawn.images.shape == (len(drawn.sources), 28, 28) and drawn.images.dtype == np.uint8
+    other_test_set = data.FashionMnist(tiny_dataset.x_train, tiny_dataset.y_train, tiny_dataset.x_test[::-1].copy(),
+                                       tiny_dataset.y_test[::-1].copy(), "test", False)
+    again = drawings.draw_training_items(other_test_set, share=0.2)
+    assert np.array_equal(again.sources, drawn.sources) and np.array_equal(again.images, drawn.images)
+    changed = tiny_dataset.x_train.copy()
+    changed[drawn.sources[0], :, 14:] = 0  # half the item gone: another shape to draw
+    redrawn = drawings.draw_training_items(data.FashionMnist(changed, tiny_dataset.y_train, tiny_dataset.x_test,
+                                                             tiny_dataset.y_test, "test", False), share=0.2)
+    assert not np.array_equal(redrawn.images[0], drawn.images[0]), "each drawing is drawn from its own image"
+    assert np.array_equal(redrawn.images[1:], drawn.images[1:])
+    with pytest.raises(ValueError):
+        drawings.draw_training_items(tiny_dataset, share=1.5)
+
+
+def test_training_drawings_are_kept_on_disk_and_a_damaged_cache_is_drawn_again(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(drawings, "_TRAINING_DRAWINGS", [])
+    first = drawings.training_drawings(tiny_dataset, share=0.1, cache_dir=tmp_path, workers=1)
+    cached, = tmp_path.glob("training-drawings-*.npz")
+    assert drawings.training_drawings(tiny_dataset, share=0.1, cache_dir=tmp_path) is first, "kept in memory"
+    calls = []
+    monkeypatch.setattr(drawings, "draw_training_items", lambda *a, **k: calls.append(1) or first)
+    monkeypatch.setattr(drawings, "_TRAINING_DRAWINGS", [])
+    read = drawings.training_drawings(tiny_dataset, share=0.1, cache_dir=tmp_path)
+    assert calls == [] and np.array_equal(read.images, first.images), "read back from disk, not drawn again"
+    for damage in (b"not an npz file", None):
+        if damage is None:  # a readable file whose sources point past the training images
+            np.savez(cached, images=first.images, sources=first.sources + len(tiny_dataset.x_train))
+        else:
+            cached.write_bytes(damage)
+        monkeypatch.setattr(drawings, "_TRAINING_DRAWINGS", [])
+        drawings.training_drawings(tiny_dataset, share=0.1, cache_dir=tmp_path)
+    assert len(calls) == 2, "a damaged cache is never used: the drawings are drawn again"
+
+
+def trousers_image() -> np.ndarray:
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[2:8, 8:20] = 200  # the waist
+    image[2:27, 7:12] = 200  # the legs
+    image[2:27, 16:21] = 200
+    return image
+
+
+def test_an_open_outline_leaves_out_the_hem_and_the_gap_between_the_legs():
+    closed = drawings.render_drawing(trousers_image(), "outline", np.random.default_rng(3))[:, :, 3]
+    drawn_open = drawings.render_drawing(trousers_image(), drawings.OPEN_OUTLINE, np.random.default_rng(3))[:, :, 3]
+    ink_rows = np.flatnonzero(closed.max(axis=1) > 0)
+    top, bottom = ink_rows[0], ink_rows[-1]
+    ink_columns = np.flatnonzero(closed.max(axis=0) > 0)
+    middle = (ink_columns[0] + ink_columns[-1]) // 2
+    lower_half = slice((top + bottom) // 2 + 20, bottom - 20)
+    assert closed[lower_half, middle - 3:middle + 4].max() > 0, "the closed outline goes round each leg"
+    assert drawn_open[lower_half, middle - 3:middle + 4].max() == 0, "no stroke between the legs"
+    open_rows = np.flatnonzero(drawn_open.max(axis=1) > 0)
+    assert open_rows[-1] < bottom - 3, "the hem is left undrawn"
+    assert drawn_open[top:top + 10].max() == 255, "the waistband is drawn"
