@@ -346,7 +346,8 @@ def shuffle_seeds(seed: int) -> tuple[int, int]:
     return (0, maximum) if seeds == (0, 0) else seeds
 
 
-def _index_group_dataset(sample_count: int, batch_size: int, seed: int, epoch_step):
+def _index_group_dataset(sample_count: int, batch_size: int, seed: int, epoch_step,
+                         substitutes: np.ndarray | None = None, substitute_share: float = 0.0):
     """Per epoch: Keras' own shuffle of ``range(sample_count)``, cut into index batches, handed to
     the grouped train step (see :func:`_install_grouped_train_step`) as ``(batches, offset)``.
 
@@ -361,6 +362,11 @@ def _index_group_dataset(sample_count: int, batch_size: int, seed: int, epoch_st
     each ``fit`` batch runs the next few of them, as many as the run's pacer says, so a group's
     size can change from one call to the next while the batches and their order stay the same.
     A last, smaller batch follows on its own (offset: the number of full batches).
+
+    With ``substitutes`` ((sample_count,) rows, -1 where there is none), each epoch sends a
+    sample's substitute instead of the sample itself with probability ``substitute_share``, drawn
+    from the run's seed (a canvas drawing of a training image in place of its photo): the
+    number of steps stays the same. Without them the permutation is Keras' to the digit.
     """
     import tensorflow as tf
 
@@ -370,7 +376,12 @@ def _index_group_dataset(sample_count: int, batch_size: int, seed: int, epoch_st
 
     def permutation(_):
         indices = tf.range(sample_count, dtype=tf.int64)
-        return tf.raw_ops.RandomShuffle(value=indices, seed=graph_seed, seed2=op_seed)
+        shuffled = tf.raw_ops.RandomShuffle(value=indices, seed=graph_seed, seed2=op_seed)
+        if substitutes is None:
+            return shuffled
+        draws = tf.raw_ops.RandomUniform(shape=[sample_count], dtype=tf.float32, seed=graph_seed, seed2=op_seed + 1)
+        candidates = tf.gather(tf.constant(substitutes, tf.int64), shuffled)
+        return tf.where((candidates >= 0) & (draws < substitute_share), candidates, shuffled)
 
     def groups(indices):
         full = tf.reshape(tf.slice(indices, [0], [full_batches * batch_size]), [full_batches, batch_size])
@@ -887,7 +898,10 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     split = split_training_data(config, dataset.y_train)
     train_images = dataset.x_train[split.train_indices]
     train_labels = dataset.y_train[split.train_indices]
-    steps_per_epoch = math.ceil(len(train_images) / config.batch_size)
+    substitutes = None
+    if config.fast and config.uses_drawings:
+        train_images, train_labels, substitutes = _with_canvas_drawings(dataset, split, train_images, train_labels)
+    steps_per_epoch = math.ceil(len(split.train_indices) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     checkpoints = EpochCheckpoints()
 
@@ -906,14 +920,15 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
                 callback = make_reporting_callback(
                     on_epoch, on_batch, should_stop, steps_per_epoch,
                     steps_done=lambda: int(slot.epoch_step.numpy()), on_point=on_point)
+                sample_count = len(split.train_indices)
                 pacing = make_pacing_callback(pacer, slot.epoch_step, slot.group_steps,
-                                              len(train_images) // config.batch_size)
+                                              sample_count // config.batch_size)
                 slot.load(model, train_images, train_labels)
                 validation = make_validation_callback(slot.validate, dataset.x_train[split.validation_indices],
                                                       dataset.y_train[split.validation_indices], on_point=on_point)
                 try:
-                    slot.model.fit(_index_group_dataset(len(train_images), config.batch_size, config.seed,
-                                                        slot.epoch_step),
+                    slot.model.fit(_index_group_dataset(sample_count, config.batch_size, config.seed,
+                                                        slot.epoch_step, substitutes, CANVAS_DRAWING_SHARE),
                                    epochs=config.epochs, verbose=0,
                                    callbacks=[pacing, validation, callback, checkpoint_callback(callback)])
                 finally:
@@ -934,6 +949,32 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     return TrainingResult(config=config, model=model, history=history, split=split,
                           stopped_early=callback.stopped_by_request and not trained_in_full,
                           seconds=time.perf_counter() - started, checkpoints=checkpoints)
+
+
+CANVAS_DRAWING_SHARE = 0.5
+"""Each epoch, a training image that has a canvas drawing (:func:`fmnist.drawings.training_drawings`)
+is replaced by its drawing with this probability, so the photo is still seen about half the time."""
+
+
+def _with_canvas_drawings(dataset: FashionMnist, split: DataSplit, train_images: np.ndarray,
+                          train_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The run's images and labels followed by the canvas drawings of its training images, and for
+    each training image the row of its drawing (-1 where it has none).
+
+    Drawings of validation images are left out: the run never learns from what it validates on.
+    """
+    from fmnist import drawings
+
+    pool = drawings.training_drawings(dataset)
+    position_in_run = np.full(len(dataset.x_train), -1, dtype=np.int64)
+    position_in_run[split.train_indices] = np.arange(len(split.train_indices))
+    positions = position_in_run[pool.sources]
+    used = positions >= 0
+    substitutes = np.full(len(train_images), -1, dtype=np.int64)
+    substitutes[positions[used]] = len(train_images) + np.arange(int(used.sum()))
+    images = np.concatenate([train_images, pool.images[used]])
+    labels = np.concatenate([train_labels, dataset.y_train[pool.sources[used]]])
+    return images, labels, substitutes
 
 
 def _return_free_memory() -> None:

@@ -591,3 +591,61 @@ def test_the_engines_batches_are_not_held_back_by_the_tf_data_autotuner():
     assert dataset.options().autotune.enabled is False
     (full, offset), = [(batches.numpy(), int(first)) for batches, first in dataset.take(1)]
     assert full.shape == (2, 4) and offset == 0 and len(set(full.ravel())) == 8
+
+
+# --------------------------------------------------------------------------- canvas drawings
+
+def first_epoch_indices(dataset) -> np.ndarray:
+    """The index batches of one epoch of the engine's pipeline (the train step never runs here)."""
+    (full, _offset), = [(batches.numpy(), first) for batches, first in dataset.take(1)]
+    return full.ravel()
+
+
+def test_substitutes_take_their_samples_place_at_the_share_asked_and_the_steps_stay():
+    import tensorflow as tf
+
+    substitutes = np.full(400, -1, dtype=np.int64)
+    substitutes[:200] = 400 + np.arange(200)  # samples 0-199 have a drawing in rows 400-599
+    step = tf.Variable(0, dtype=tf.int32)
+    plain = first_epoch_indices(training._index_group_dataset(400, 20, seed=5, epoch_step=step))
+    never = first_epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 0.0))
+    always = first_epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 1.0))
+    half = first_epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 0.5))
+    assert np.array_equal(never, plain), "a share of 0 is the plain permutation, Keras' own"
+    assert np.array_equal(always, np.where(plain < 200, plain + 400, plain)), "in place, nothing else moved"
+    assert len(half) == len(plain)
+    replaced = int((half >= 400).sum())
+    assert 70 <= replaced <= 130, f"about half of the 200 drawings, not {replaced}"
+    assert np.array_equal(np.where(half >= 400, half - 400, half), plain)
+    again = first_epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 0.5))
+    assert np.array_equal(half, again), "the same seed draws the same substitutions"
+
+
+def test_a_drawing_run_learns_from_canvas_drawings_of_its_training_images_only(tiny_dataset, monkeypatch):
+    from fmnist import drawings
+
+    config = training.TrainingConfig(preset="seed", epochs=1, drawings=True, seed=3)
+    split = training.split_training_data(config, tiny_dataset.y_train)
+    every_image = np.arange(len(tiny_dataset.x_train))
+    pool = drawings.TrainingDrawings(images=(255 - tiny_dataset.x_train).astype(np.uint8), sources=every_image)
+    monkeypatch.setattr(drawings, "training_drawings", lambda dataset: pool)
+    images, labels, substitutes = training._with_canvas_drawings(
+        tiny_dataset, split, tiny_dataset.x_train[split.train_indices], tiny_dataset.y_train[split.train_indices])
+    count = len(split.train_indices)
+    assert len(images) == len(labels) == 2 * count, "one drawing per training image, none of the validation's"
+    assert np.array_equal(np.sort(substitutes), count + np.arange(count)), "every drawing row used once"
+    assert np.array_equal(images[substitutes], 255 - tiny_dataset.x_train[split.train_indices]), \
+        "each training image's row points at its own drawing"
+    assert np.array_equal(labels[substitutes], tiny_dataset.y_train[split.train_indices])
+    result = training.train(config, tiny_dataset)
+    assert len(result.history) == 1 and result.history[0].complete
+
+
+def test_the_seed_preset_never_asks_for_canvas_drawings(tiny_dataset, monkeypatch):
+    from fmnist import drawings
+
+    def refuse(dataset):
+        raise AssertionError("the reference run must not learn from drawings")
+    monkeypatch.setattr(drawings, "training_drawings", refuse)
+    result = training.train(training.TrainingConfig(epochs=1), tiny_dataset)
+    assert len(result.history) == 1
