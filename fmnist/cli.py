@@ -35,6 +35,11 @@ def command_data(arguments: argparse.Namespace) -> int:
     print(f"cache: {cache_file}")
     for note in dataset.notes:
         print(f"note: {note}")
+    from fmnist import drawings
+
+    started = time.perf_counter()
+    drawn = drawings.training_drawings(dataset)
+    print(f"canvas drawings of training images: {len(drawn.images):,} ({time.perf_counter() - started:.1f} s)")
     directory = requested_directory()
     return 1 if directory is not None and dataset.source != directory_source_name(directory) else 0
 

@@ -20,7 +20,7 @@ import threading
 import streamlit as st
 
 from fmnist import data as fmnist_data
-from fmnist import ray_backend, timing
+from fmnist import drawings, ray_backend, timing
 from fmnist.jobs import JobManager
 from views import language
 from views.language import _
@@ -59,6 +59,10 @@ class SharedDataset:
                 for array in (dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test):
                     array.setflags(write=False)
                 self._dataset = dataset
+                # Runs that learn from drawings need the canvas drawings of the training images:
+                # read from disk in a moment, or drawn once per machine (minutes), so start now.
+                threading.Thread(target=drawings.training_drawings, args=(dataset,),
+                                 name="fmnist-training-drawings", daemon=True).start()
             return self._dataset
 
     @property
