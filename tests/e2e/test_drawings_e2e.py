@@ -57,12 +57,6 @@ DRAWINGS = {
 }
 
 
-KNOWN_MISSES = {"Trouser"}
-"""Drawings the float32 Minute CNN (a CPU without bfloat16 units) still misreads: the three-stroke
-trousers came back as Shirt in chromium on an AVX2 EPYC (the bfloat16 model of an AMX machine read
-them right). Open in issue 7; every other drawing must be right."""
-
-
 def expect_no_exception_shown(page: Page) -> None:
     """As ``expect_no_exception``, but a failure says what the exception was."""
     exceptions = page.get_by_test_id("stException")
@@ -123,6 +117,4 @@ def test_drawn_items_come_back_as_their_class(full_training_server, new_page):
         expect(panel.get_by_text(re.compile("^Red and yellow"))).to_be_visible()  # the why panel
         save_screenshot(page, f"drawing-{slug(name)}.png", height=1300)
     wrong = {name: answer for name, answer in answers.items() if not answer.startswith(f"{name} (")}
-    assert not wrong.keys() - KNOWN_MISSES, f"drawn as one thing, read as another: {wrong}"
-    if wrong:  # reported as an expected failure, never as a pass, until issue 7 makes it right
-        pytest.xfail(f"known miss (issue 7), drawn as one thing, read as another: {wrong}")
+    assert not wrong, f"drawn as one thing, read as another: {wrong}"
