@@ -128,6 +128,8 @@ def test_data_shows_source_split_and_cache(cli_environment):
         assert "train: (600, 28, 28) uint8, test: (100, 28, 28)" in lines
         assert f"cache: {cache_file}" in lines
         assert cache_file.is_file()
+        assert any(line.startswith("canvas drawings of training images: 120 (") for line in lines), lines
+        assert list(cache_file.parent.glob("training-drawings-*.npz")), "drawn once, kept beside the data"
     assert "Loaded from the verified cache" in completed.stderr
 
 
