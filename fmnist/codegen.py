@@ -80,8 +80,9 @@ def training_script(config: TrainingConfig, title: str = "") -> str:
               f"test_target = keras.utils.to_categorical(test_target, {NUM_CLASSES})\n" if one_hot else "")
     optimizer = f"keras.optimizers.{OPTIMIZER_CLASSES[config.optimizer]}(learning_rate=learning_rate)"
     drawings = ("\n# The app also mixed drawing-like versions of the training images (outlines, silhouettes) into\n"
-                "# each batch (fmnist.augment.DrawingAugmentation). Plain Keras has no such layer, so this\n"
-                "# script trains on the images alone: its numbers differ a little from the app's.\n\n"
+                "# each batch (fmnist.augment.DrawingAugmentation), and swapped in canvas drawings of a fifth\n"
+                "# of them (fmnist.drawings.training_drawings). Plain Keras has neither, so this script\n"
+                "# trains on the images alone: its numbers differ a little from the app's.\n\n"
                 if config.uses_drawings else "")
     heading = title or "An fmnist-studio run"
     return f'''"""{heading}: {config.describe()}.

@@ -899,7 +899,7 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     train_images = dataset.x_train[split.train_indices]
     train_labels = dataset.y_train[split.train_indices]
     substitutes = None
-    if config.fast and config.uses_drawings:
+    if config.fast and config.uses_drawings:  # plain ``fit`` (the slow reference) keeps the in-graph versions only
         train_images, train_labels, substitutes = _with_canvas_drawings(dataset, split, train_images, train_labels)
     steps_per_epoch = math.ceil(len(split.train_indices) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
