@@ -292,11 +292,15 @@ def _read_set(path: pathlib.Path, indices: np.ndarray) -> DrawingSet | None:
 
 
 def _write_set(path: pathlib.Path, drawing_set: DrawingSet) -> None:
-    """Write atomically; a cache that cannot be written only costs the drawing time next run."""
+    _save_atomically(path, labels=drawing_set.labels, test_indices=drawing_set.test_indices, **drawing_set.images)
+
+
+def _save_atomically(path: pathlib.Path, **arrays: np.ndarray) -> None:
+    """Write an ``.npz`` atomically; a cache that cannot be written only costs the drawing time next run."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(temporary, labels=drawing_set.labels, test_indices=drawing_set.test_indices, **drawing_set.images)
+        np.savez(temporary, **arrays)
         os.replace(temporary, path)
     except OSError:
         pass
@@ -422,7 +426,7 @@ def training_drawings(dataset: FashionMnist, share: float = TRAINING_DRAWING_SHA
 
                 workers = usable_cpu_count()
             drawn = draw_training_items(dataset, share, TRAINING_DRAWING_SEED, workers)
-            _write_training_drawings(path, drawn)
+            _save_atomically(path, images=drawn.images, sources=drawn.sources)
         _TRAINING_DRAWINGS[:] = [*_TRAINING_DRAWINGS[-1:], (dataset, share, drawn)]
         return drawn
 
@@ -439,17 +443,6 @@ def _read_training_drawings(path: pathlib.Path, training_images: int) -> Trainin
              and (len(drawn.sources) == 0 or (drawn.sources.min() >= 0 and drawn.sources.max() < training_images))
              and len(np.unique(drawn.sources)) == len(drawn.sources))
     return drawn if sound else None
-
-
-def _write_training_drawings(path: pathlib.Path, drawn: TrainingDrawings) -> None:
-    """Write atomically; a cache that cannot be written only costs the drawing time next run."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(temporary, images=drawn.images, sources=drawn.sources)
-        os.replace(temporary, path)
-    except OSError:
-        pass
 
 
 def predict_drawings(model, images: np.ndarray) -> np.ndarray:

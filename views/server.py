@@ -20,7 +20,7 @@ import threading
 import streamlit as st
 
 from fmnist import data as fmnist_data
-from fmnist import drawings, ray_backend, timing
+from fmnist import ray_backend, timing
 from fmnist.jobs import JobManager
 from views import language
 from views.language import _
@@ -45,6 +45,12 @@ def keep_keras_state_between_reruns() -> None:
     script_runner._clean_problem_modules = clean_problem_modules_except_keras
 
 
+def _prepare_training_drawings(dataset: fmnist_data.FashionMnist) -> None:
+    from fmnist import drawings  # scipy.ndimage: 0.1 s that the first page need not wait for
+
+    drawings.training_drawings(dataset)
+
+
 class SharedDataset:
     """Loads Fashion-MNIST once per process; every session shares the same read-only arrays."""
 
@@ -61,7 +67,7 @@ class SharedDataset:
                 self._dataset = dataset
                 # Runs that learn from drawings need the canvas drawings of the training images:
                 # read from disk in a moment, or drawn once per machine (minutes), so start now.
-                threading.Thread(target=drawings.training_drawings, args=(dataset,),
+                threading.Thread(target=_prepare_training_drawings, args=(dataset,),
                                  name="fmnist-training-drawings", daemon=True).start()
             return self._dataset
 
