@@ -16,6 +16,15 @@ from views import language
 from views.language import _, format_percent
 
 LOW_CONFIDENCE = 0.5
+"""Below this top-1 probability an answer comes with a warning that the model is not sure ..."""
+CLOSE_CALL = 0.2
+"""... and so does an answer whose runner-up is within this much of it (51% against 49% is a coin flip)."""
+
+
+def is_unsure(top: list[tuple[int, float]]) -> bool:
+    """Whether an answer (the top classes with their probabilities, best first) deserves the warning."""
+    best = top[0][1]
+    return best < LOW_CONFIDENCE or (len(top) > 1 and best - top[1][1] < CLOSE_CALL)
 
 
 def safe_file_name(name: str) -> str:

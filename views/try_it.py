@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -77,23 +78,31 @@ def displayable(payload: bytes, prepared: PreparedImage):
         return prepared.preview
 
 
-def show_prediction(record: runs.RunRecord, prepared: PreparedImage, original) -> None:
-    probabilities = explain_panel.predict(record, prepared)
-    top = evaluation.top_k(probabilities, 3)
-    original_column, seen_column, answer_column = st.columns([1, 1, 2])
+def render_answer(top: list[tuple[int, float]]) -> None:
+    """The answer: the top class, the top three as bars, and a warning when the model is unsure."""
+    label, probability = top[0]
+    st.markdown(f"### {common.class_label(label)}")
+    common.render_top_predictions(top)
+    if common.is_unsure(top):
+        st.warning(_("Low confidence ({percent}): the model is not sure. Pictures unlike Fashion-MNIST (busy "
+                     "backgrounds, several items, unusual angles) confuse it.").format(
+            percent=format_percent(probability, 0)),
+                   icon=":material/help:")
+
+
+def render_pictures(original, prepared: PreparedImage, original_column, seen_column) -> None:
     original_column.image(original, caption=_("Your picture"), width=PICTURE_WIDTH)
     seen_column.image(common.upscale((prepared.array * 255).astype(np.uint8), 6), width=PICTURE_WIDTH,
                       caption=_("What the model sees (28 × 28), inverted") if prepared.inverted
                       else _("What the model sees (28 × 28)"))
+
+
+def show_prediction(record: runs.RunRecord, prepared: PreparedImage, original) -> None:
+    top = evaluation.top_k(explain_panel.predict(record, prepared), 3)
+    original_column, seen_column, answer_column = st.columns([1, 1, 2])
+    render_pictures(original, prepared, original_column, seen_column)
     with answer_column:
-        label, probability = top[0]
-        st.markdown(f"### {common.class_label(label)}")
-        common.render_top_predictions(top)
-        if probability < common.LOW_CONFIDENCE:
-            st.warning(_("Low confidence ({percent}): the model is not sure. Pictures unlike Fashion-MNIST (busy "
-                         "backgrounds, several items, unusual angles) confuse it.").format(
-                percent=format_percent(probability, 0)),
-                       icon=":material/help:")
+        render_answer(top)
     explain_panel.render_why(record, prepared)
 
 
@@ -103,28 +112,35 @@ def render_canvas(record: runs.RunRecord) -> None:
     st.caption(_("Draw one item (a trouser, a bag, a sneaker...) in white on black, filling the square."))
     explain_panel.render_drawing_readiness(record)
     choices.restore("try_brush", 18)
-    width = choices.keep("try_brush", st.slider(_("Brush size"), 6, 40, key="try_brush"))
+    width = st.session_state["try_brush"]  # the slider sits under the canvas; its value is known already
     if "try_canvas" not in st.session_state:
         # Back from another page: the canvas starts again from the visitor's last drawing.
         st.session_state["try_canvas_initial"] = choices.kept("try_drawing")
-    canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
-                       height=280, width=280, drawing_mode="freedraw", return_image_data=True,
-                       initial_drawing=st.session_state.get("try_canvas_initial"), key="try_canvas")
+    # The answer beside the canvas, the brush under it: on a projector (1280 × 720) drawing and answer
+    # fit one screen; on a phone the columns stack and the answer comes right under the canvas.
+    canvas_column, answer_column = st.columns(2, gap="medium")
+    with canvas_column:
+        canvas = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
+                           height=280, width=280, drawing_mode="freedraw", return_image_data=True,
+                           initial_drawing=st.session_state.get("try_canvas_initial"), key="try_canvas")
+        choices.keep("try_brush", st.slider(_("Brush size"), 6, 40, key="try_brush"))
     image = canvas.image_data
     if canvas.json_data is not None and canvas.json_data.get("objects") is not None and image is not None:
         choices.keep("try_drawing", canvas.json_data)
         choices.keep("try_drawing_image", image)
     elif image is None:
         image = choices.kept("try_drawing_image")  # the canvas has not sent its picture yet
-    if image is None:
-        st.info(_("Draw on the canvas to get a prediction."))
+    prepared = None
+    if image is not None:
+        with contextlib.suppress(ImageError):  # nothing drawn yet, or only a faint speck
+            prepared = prepare_drawing(image)
+    if prepared is None:
+        answer_column.info(_("Draw on the canvas to get a prediction."))
         return
-    try:
-        prepared = prepare_drawing(image)
-    except ImageError:
-        st.info(_("Draw on the canvas to get a prediction."))
-        return
-    show_prediction(record, prepared, image)
+    with answer_column:
+        render_answer(evaluation.top_k(explain_panel.predict(record, prepared), 3))
+    render_pictures(image, prepared, *st.columns([1, 1, 2])[:2])
+    explain_panel.render_why(record, prepared)
 
 
 def image_error_text(error: ImageError) -> str:

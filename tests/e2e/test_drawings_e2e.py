@@ -9,7 +9,8 @@ defaults), then draws on Try it's canvas with the mouse, with the default brush:
 - a bag: a rectangle and a handle;
 - a sneaker pointing right (Fashion-MNIST's point left).
 
-Each must be the top-1 class. Screenshots: docs/screenshots/drawing-*.png.
+Each must be the top-1 class. Screenshots: docs/screenshots/drawing-*.png. Then, on a projector
+(1280 × 720), the drawing and its answer must share one screen (drawing-projector.png).
 """
 
 import re
@@ -19,11 +20,13 @@ from playwright.sync_api import Page, expect
 
 from fmnist import models
 from tests.e2e.browser_support import (
+    SCREENSHOT_DIRECTORY,
     draw,
     drawing_canvas,
     expect_no_exception,
     go_to,
     open_app,
+    prediction,
     save_screenshot,
     settled_prediction,
     tab_panel,
@@ -31,6 +34,8 @@ from tests.e2e.browser_support import (
 )
 
 pytestmark = pytest.mark.browser
+
+PROJECTOR = {"width": 1280, "height": 720}
 
 TRAINING_TIMEOUT_MS = 900_000
 """The recommended preset on 48,000 images, on a machine other test runs may share."""
@@ -118,3 +123,19 @@ def test_drawn_items_come_back_as_their_class(full_training_server, new_page):
         save_screenshot(page, f"drawing-{slug(name)}.png", height=1300)
     wrong = {name: answer for name, answer in answers.items() if not answer.startswith(f"{name} (")}
     assert not wrong, f"drawn as one thing, read as another: {wrong}"
+
+    # A teacher's projector: the answer sits beside the drawing, both on one 1280 × 720 screen.
+    page.set_viewport_size(PROJECTOR)
+    panel = tab_panel(page, "Draw")
+    panel.get_by_role("button", name="Reset canvas & history").click()
+    expect(panel.get_by_text("Draw on the canvas to get a prediction.")).to_be_visible()
+    canvas = drawing_canvas(page)
+    canvas.scroll_into_view_if_needed()
+    draw(page, canvas, DRAWINGS["Bag"])
+    settled_prediction(page, panel)
+    page.screenshot(path=SCREENSHOT_DIRECTORY / "drawing-projector.png")
+    for name, element in (("the canvas", canvas), ("the answer", prediction(panel))):
+        box = element.bounding_box()
+        assert box is not None, f"{name} is not on the page"
+        assert box["y"] >= 0 and box["y"] + box["height"] <= PROJECTOR["height"], \
+            f"{name} is off the 1280 × 720 screen: {box}"

@@ -82,3 +82,13 @@ def test_an_upload_name_with_markdown_is_shown_as_typed(new_session):
     shown = error.split(": ", 1)[0]
     assert not re.search(r"(?<!\\)[*_\[\]()]", shown), shown  # every markup character is escaped
     assert re.sub(r"\\(.)", r"\1", shown) == "__bold__ _link__x_.png"  # unescaped: the (made safe) name
+
+
+def test_a_coin_flip_answer_is_flagged_as_unsure():
+    from views import common
+
+    assert common.is_unsure([(0, 0.513), (6, 0.487)]), "51% against 49%: the model is not sure"
+    assert common.is_unsure([(1, 0.45), (3, 0.10)]), "under half"
+    assert not common.is_unsure([(0, 0.60), (6, 0.35)])
+    assert not common.is_unsure([(1, 0.97), (3, 0.02)])
+    assert not common.is_unsure([(1, 0.97)])
