@@ -9,6 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 # Fetch the data and draw the canvas drawings that drawing-ready runs learn from (minutes, once per
-# machine; both are cached), so that the first visitor's run does not wait for them.
-.venv/bin/python -m fmnist data
+# machine; both are cached), so that the first visitor's run does not wait for them. If the data
+# cannot be had, the app still starts and its pages say why.
+.venv/bin/python -m fmnist data || echo "run_app.sh: the data is not ready (see above); the app's pages will say why." >&2
 exec .venv/bin/streamlit run app.py "$@"
