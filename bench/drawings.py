@@ -52,9 +52,10 @@ def run(settings: Settings) -> dict[str, object]:
     reports = drawings.evaluate_drawings(model, drawing_set)
     test_predictions = drawings.predict_drawings(model, dataset.x_test).argmax(axis=1)
     # Every seed the strong group trained at these settings (three in full mode): the mean beside seed 42's.
-    others = [(seed, trained_model) for (preset, seed, uses), (trained_model, _) in strong.TRAINED.items()
-              if preset == config.preset and uses == config.uses_drawings and config.sample_limit is None]
-    per_seed = {seed: drawings.evaluate_drawings(trained_model, drawing_set) for seed, trained_model in others}
+    per_seed = {} if trained is None else {
+        seed: reports if trained_model is model else drawings.evaluate_drawings(trained_model, drawing_set)
+        for (preset, seed, uses), (trained_model, _) in strong.TRAINED.items()
+        if preset == config.preset and uses == config.uses_drawings}
     seeds_metrics = {}
     if len(per_seed) > 1:
         seeds_metrics = {
