@@ -11,7 +11,7 @@ import gc
 import json
 import time
 
-from fmnist import data, jobs, training
+from fmnist import data, drawings, jobs, training
 from fmnist.training import TrainingConfig
 
 PLAN = [
@@ -27,6 +27,7 @@ MIN_HORIZON_SECONDS = 2.0
 
 def main() -> None:
     dataset = data.load_dataset()
+    drawings.training_drawings(dataset)  # as the server does when it starts (views/server.py)
     training.warm_up()
     # As the server does after its warm-up (views/server.py): without it, each job's final
     # collection walks TensorFlow's million long-lived objects (0.5-4.6 s here), which the server

@@ -55,6 +55,8 @@ class CostModel:
     setup: float
     compile: float
     drawing_factor: float = 1.0
+    drawing_compile_factor: float = 1.0
+    """How many times ``compile`` an engine with the drawing option's in-graph versions takes."""
     finish: float = 0.3
     """Of ``setup``: seconds from the last epoch's end to the job's end (the model copied out, memory
     given back)."""
@@ -69,7 +71,8 @@ COST_MODELS: dict[str, CostModel] = {
     "cnn": CostModel(per_sample=3.5e-4, per_step=2.0e-4, per_validation_sample=9.0e-5, per_epoch=0.1,
                      setup=0.6, compile=0.5),
     "minute-cnn": CostModel(per_sample=1.1e-4, per_step=2.0e-4, per_validation_sample=6.0e-5, per_epoch=0.1,
-                            setup=1.5, compile=1.0, drawing_factor=1.3, finish=1.0),
+                            setup=1.5, compile=1.5, drawing_factor=1.3, drawing_compile_factor=4.0,
+                            finish=1.0),
     # The scikit-learn baseline: one partial_fit per epoch, then the loss and accuracy of every image.
     "sgd-classifier": CostModel(per_sample=2.5e-5, per_step=0.0, per_validation_sample=1.0e-5, per_epoch=0.05,
                                 setup=0.5, compile=0.0),
@@ -192,6 +195,17 @@ class RunTimings:
         return (engine * drawings * (training * cost.per_sample + steps * cost.per_step),
                 validation * cost.per_validation_sample + cost.per_epoch)
 
+    @staticmethod
+    def compile_seconds(config: TrainingConfig) -> float:
+        """Seconds a new engine for ``config`` takes to trace and compile: as the latest new engine
+        of its preset and drawing option took here, else the cost model's at this machine's speed."""
+        measured = training.measured_compile_seconds(config)
+        if measured is not None:
+            return measured
+        cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
+        compile_seconds = cost.compile * (cost.drawing_compile_factor if config.uses_drawings else 1.0)
+        return compile_seconds * (machine_speed_factor() or 1.0)
+
     @classmethod
     def modelled_epoch_seconds(cls, config: TrainingConfig, training_images: int) -> float:
         return sum(cls.modelled_phases(config, training_images))
@@ -203,8 +217,10 @@ class RunTimings:
             needs_compiling = training.needs_compiling(config, split_sizes(config, training_images)[0])
         with self._lock:
             learned = self._learned.get((config.preset, config.uses_drawings))
+            learned_from = config
             if learned is None:  # the same preset with the drawing option the other way is the best guide
                 learned = self._learned.get((config.preset, not config.uses_drawings))
+                learned_from = dataclasses.replace(config, drawings=not config.uses_drawings)
             learned = dataclasses.replace(learned, setup_seconds=dict(learned.setup_seconds)) if learned else _Learned()
         cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
         if not learned.runs:
@@ -216,13 +232,18 @@ class RunTimings:
         # Tracing and compiling are this CPU's work too, but Python's rather than one preset's
         # arithmetic: scaled by the presets' typical speed factor here.
         machine = machine_speed_factor() or 1.0
-        cost_setup, cost_compile = cost.setup * machine, cost.compile * machine
-        setup = learned.setup_seconds.get(needs_compiling)
+        cost_setup = cost.setup * machine
+        compile_seconds = self.compile_seconds(config)
+        setup = learned.setup_seconds.get(needs_compiling) if learned_from is config else None
         if setup is None:
-            setup = cost_setup + (cost_compile if needs_compiling else 0.0)
-            other = learned.setup_seconds.get(not needs_compiling)
-            if other is not None:  # measured here the other way: shifted by the modelled compile time
-                setup = max(cost_setup, other + (cost_compile if needs_compiling else -cost_compile))
+            setup = cost_setup + (compile_seconds if needs_compiling else 0.0)
+            # Measured here the other way (with or without compiling, or with the drawing option the
+            # other way): its set-up without its compiling, plus this run's compiling.
+            for compiled, seconds in learned.setup_seconds.items():
+                without = max(0.0, seconds - (self.compile_seconds(learned_from) if compiled else 0.0))
+                setup = without + (compile_seconds if needs_compiling else 0.0)
+                if compiled == needs_compiling:
+                    break
         modelled_training, modelled_validation = self.modelled_phases(config, training_images)
         finish = cost.finish if learned.finish_seconds is None else learned.finish_seconds
         return Estimate(training_seconds=modelled_training * learned.training_factor + learned.training_overhead,

@@ -15,6 +15,7 @@ def no_measured_steps(monkeypatch):
     """Each test starts as a process that has timed no steps (runs in other tests time some)."""
     monkeypatch.setattr(training, "_MEASURED_STEP_SECONDS", {})
     monkeypatch.setattr(training, "_LATEST_STEP_BY_PRESET", {})
+    monkeypatch.setattr(training, "_MEASURED_COMPILE_SECONDS", {})
 
 
 def measure_steps(config: TrainingConfig, seconds: float) -> None:
@@ -148,6 +149,59 @@ def test_drawings_learn_from_their_own_runs_and_until_then_from_the_other_way():
     timings.record(with_drawings, IMAGES, reports([drawing_epoch] * 3), run_seconds=3 * drawing_epoch + 0.5)
     assert timings.estimate(with_drawings, IMAGES, needs_compiling=False).epoch_seconds == pytest.approx(drawing_epoch)
     assert timings.estimate(plain, IMAGES).epoch_seconds == pytest.approx(epoch)
+
+
+def measure_compiling(config: TrainingConfig, seconds: float) -> None:
+    """As a run's pacer does on a new engine: a first call that took ``seconds`` beyond its 2 steps
+    (at the cost model's step time: this machine's speed factor is 1)."""
+    step_seconds = modelled_step_seconds(config)
+    clock = iter([0.0, seconds + 2 * step_seconds, 20.0, 20.0 + 2 * step_seconds])
+    pacer = training.StepGroupPacer(config, first_size=2, clock=lambda: next(clock))
+    pacer.compiling = True
+    for _ in range(2):
+        pacer.call_started()
+        pacer.call_ended(2)
+
+
+def test_a_new_engine_records_its_compile_time_and_an_engine_run_before_does_not():
+    config = TrainingConfig(preset="minute-cnn", epochs=2, sample_limit=4000)
+    measure_compiling(config, 3.0)
+    assert training.measured_compile_seconds(config) == pytest.approx(3.0)
+    assert training.measured_compile_seconds(dataclasses.replace(config, drawings=False)) is None
+    clock = iter([0.0, 9.0, 20.0, 20.2])
+    reused = training.StepGroupPacer(config, first_size=2, clock=lambda: next(clock))  # compiling is False
+    for _ in range(2):
+        reused.call_started()
+        reused.call_ended(2)
+    assert training.measured_compile_seconds(config) == pytest.approx(3.0)
+
+
+def test_compiling_is_priced_at_the_time_measured_here_for_the_preset_and_drawing_option():
+    config = TrainingConfig(preset="minute-cnn", epochs=2, sample_limit=4000)
+    timings = timing.RunTimings()
+    measure_compiling(config, 3.0)
+    cold, warm = timings.estimate(config, IMAGES, needs_compiling=True), timings.estimate(config, IMAGES, False)
+    assert cold.setup_seconds - warm.setup_seconds == pytest.approx(3.0)
+    # Without drawings nothing was measured: the cost model's, at this machine's speed (1 here).
+    plain = dataclasses.replace(config, drawings=False)
+    assert timing.machine_speed_factor() == pytest.approx(1.0)
+    assert timings.compile_seconds(plain) == pytest.approx(timing.COST_MODELS["minute-cnn"].compile)
+
+
+def test_a_run_with_the_drawing_option_the_other_way_lends_its_set_up_but_not_its_compiling():
+    """Measured on a 2-core EPYC: a first Minute CNN run with drawings spent 3.3 s setting up, 3.0 s
+    of it compiling; the next, without drawings, compiled in 0.7 s. Borrowing the 3.3 s made its
+    estimate 1.46x its time."""
+    with_drawings = TrainingConfig(preset="minute-cnn", epochs=2, sample_limit=5000)
+    plain = dataclasses.replace(with_drawings, drawings=False, epochs=3, sample_limit=10_000)
+    timings = timing.RunTimings()
+    measure_compiling(with_drawings, 3.0)
+    epoch = timings.modelled_epoch_seconds(with_drawings, IMAGES)
+    timings.record(with_drawings, IMAGES, reports([epoch + 3.0, epoch]), run_seconds=2 * epoch + 3.3, compiled=True)
+    assert timings.estimate(with_drawings, IMAGES, needs_compiling=True).setup_seconds == pytest.approx(3.3)
+    borrowed = timings.estimate(plain, IMAGES, needs_compiling=True)
+    assert borrowed.setup_seconds == pytest.approx(0.3 + timings.compile_seconds(plain))
+    assert borrowed.setup_seconds < 2.0
 
 
 def test_the_eta_never_moves_by_more_than_the_step_between_two_readings():
