@@ -27,9 +27,10 @@ import numpy as np
 import tensorflow as tf
 
 DRAWING_SHARE = 0.1
-"""Share of each training batch replaced by a drawing-like version. The canvas drawings of training
-images (``fmnist.drawings.training_drawings``, swapped in by the engine: see
-``fmnist.training.CANVAS_DRAWING_SHARE``) come on top. More costs test accuracy (the photos are seen
+"""Share of each training batch replaced by a drawing-like version, for runs without the canvas
+drawings of training images (``fmnist.drawings.training_drawings``: the fast engine swaps those in,
+see ``fmnist.training.CANVAS_DRAWING_SHARE``, and its runs set this layer's share to
+``fmnist.training.IN_GRAPH_DRAWING_SHARE``); plain ``fit`` runs keep this one. More costs test accuracy (the photos are seen
 less often); less costs accuracy on drawings. Measured for the Minute CNN (48,000 images, its 8
 epochs; test / outline / silhouette accuracy) before the canvas drawings: without 0.926 / 0.27 /
 0.77, share 0.5 (an earlier mix with fewer outlines) 0.915 / 0.70 / 0.81, 0.4 0.919 / 0.72 / 0.80,
@@ -328,6 +329,14 @@ class DrawingAugmentation(keras.layers.Layer):
         original_shape = tf.shape(inputs)
         images = tf.reshape(tf.cast(inputs, tf.float32), [-1, 28, 28, 1])
         batch = tf.shape(images)[0]
+        if self.drawing_share > 0:
+            images = self._with_drawings(images, batch)
+        mirror = keras.random.uniform((batch,), seed=self.seed_generator) < self.mirror_share
+        images = tf.where(mirror[:, None, None, None], tf.reverse(images, axis=[2]), images)
+        return tf.reshape(tf.cast(images, inputs.dtype), original_shape)
+
+    def _with_drawings(self, images, batch):
+        """``images`` with a ``drawing_share`` of them replaced by their drawing-like versions."""
         thresholds = keras.random.uniform((batch,), *THRESHOLD_RANGE, seed=self.seed_generator)
         transform_draws = keras.random.uniform((batch, 1), seed=self.seed_generator)
         soft_draws = keras.random.uniform((batch,), seed=self.seed_generator)
@@ -336,10 +345,7 @@ class DrawingAugmentation(keras.layers.Layer):
         chosen = _distort(chosen, keras.random.uniform((batch, 6), seed=self.seed_generator), widening)
         chosen = chosen * keras.random.uniform((batch, 1, 1, 1), *INK_RANGE, seed=self.seed_generator)
         draw = keras.random.uniform((batch,), seed=self.seed_generator) < self.drawing_share
-        images = tf.where(draw[:, None, None, None], chosen, images)
-        mirror = keras.random.uniform((batch,), seed=self.seed_generator) < self.mirror_share
-        images = tf.where(mirror[:, None, None, None], tf.reverse(images, axis=[2]), images)
-        return tf.reshape(tf.cast(images, inputs.dtype), original_shape)
+        return tf.where(draw[:, None, None, None], chosen, images)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -43,9 +43,9 @@ RECENT_EPOCHS = 3
 
 @dataclasses.dataclass(frozen=True)
 class CostModel:
-    """Seconds of an epoch's training steps = samples x ``per_sample`` + steps x ``per_step`` (x
-    ``drawing_factor`` with drawings on); of its validation = validation samples x
-    ``per_validation_sample`` + ``per_epoch``. A run adds ``setup`` once, and ``compile`` when the
+    """Seconds of an epoch's training steps = samples x ``per_sample`` + steps x ``per_step`` (with
+    drawings or without: the engine swaps drawings in at no cost of its own); of its validation =
+    validation samples x ``per_validation_sample`` + ``per_epoch``. A run adds ``setup`` once, and ``compile`` when the
     server has no compiled engine for its settings yet."""
 
     per_sample: float
@@ -54,9 +54,6 @@ class CostModel:
     per_epoch: float
     setup: float
     compile: float
-    drawing_factor: float = 1.0
-    drawing_compile_factor: float = 1.0
-    """How many times ``compile`` an engine with the drawing option's in-graph versions takes."""
     finish: float = 0.3
     """Of ``setup``: seconds from the last epoch's end to the job's end (the model copied out, memory
     given back)."""
@@ -71,8 +68,7 @@ COST_MODELS: dict[str, CostModel] = {
     "cnn": CostModel(per_sample=3.5e-4, per_step=2.0e-4, per_validation_sample=9.0e-5, per_epoch=0.1,
                      setup=0.6, compile=0.5),
     "minute-cnn": CostModel(per_sample=1.1e-4, per_step=2.0e-4, per_validation_sample=6.0e-5, per_epoch=0.1,
-                            setup=1.5, compile=1.5, drawing_factor=1.3, drawing_compile_factor=4.0,
-                            finish=1.0),
+                            setup=1.5, compile=1.5, finish=1.0),
     # The scikit-learn baseline: one partial_fit per epoch, then the loss and accuracy of every image.
     "sgd-classifier": CostModel(per_sample=2.5e-5, per_step=0.0, per_validation_sample=1.0e-5, per_epoch=0.05,
                                 setup=0.5, compile=0.0),
@@ -142,7 +138,7 @@ class _Learned:
 
 def measured_speed_factor(config: TrainingConfig) -> float | None:
     """How many times the cost model's step time the latest step of ``config``'s preset measured in
-    this process took (at that measurement's batch size and drawings); for a preset not measured,
+    this process took (at that measurement's batch size); for a preset not measured,
     the median of the others' factors; None before any."""
     factors = _measured_factors(config.preset)
     if config.preset in factors:
@@ -167,8 +163,8 @@ def _measured_factors(also: str | None = None) -> dict[str, float]:
         cost = COST_MODELS.get(preset, DEFAULT_COST_MODEL)
         latest = training.latest_step_measurement(preset)
         if latest is not None:
-            batch_size, drawings, seconds = latest
-            modelled = (batch_size * cost.per_sample + cost.per_step) * (cost.drawing_factor if drawings else 1.0)
+            batch_size, _, seconds = latest
+            modelled = batch_size * cost.per_sample + cost.per_step
             factors[preset] = seconds / max(modelled, 1e-12)
     return factors
 
@@ -191,8 +187,7 @@ class RunTimings:
         cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
         steps = -(-training // config.batch_size)
         engine = 1.0 if config.fast else 6.0
-        drawings = cost.drawing_factor if config.uses_drawings else 1.0
-        return (engine * drawings * (training * cost.per_sample + steps * cost.per_step),
+        return (engine * (training * cost.per_sample + steps * cost.per_step),
                 validation * cost.per_validation_sample + cost.per_epoch)
 
     @staticmethod
@@ -203,8 +198,7 @@ class RunTimings:
         if measured is not None:
             return measured
         cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
-        compile_seconds = cost.compile * (cost.drawing_compile_factor if config.uses_drawings else 1.0)
-        return compile_seconds * (machine_speed_factor() or 1.0)
+        return cost.compile * (machine_speed_factor() or 1.0)
 
     @classmethod
     def modelled_epoch_seconds(cls, config: TrainingConfig, training_images: int) -> float:

@@ -162,6 +162,19 @@ def test_training_adds_the_layer_only_when_the_option_is_on(tiny_dataset):
     assert drawn.history[0].accuracy > 0  # it trained, through the engine's grouped loop
 
 
+def test_the_fast_engines_drawing_runs_learn_from_canvas_drawings_and_plain_fit_from_the_layers_own(tiny_dataset):
+    """The engine swaps canvas drawings in (fmnist.drawings.training_drawings); its runs' layer only
+    mirrors (its own 28 x 28 versions taught less: see training.IN_GRAPH_DRAWING_SHARE). Plain
+    ``fit`` gets no canvas drawings, so its layer makes its own."""
+    fast = training.train(training.TrainingConfig(epochs=1, drawings=True), tiny_dataset)
+    plain = training.train(training.TrainingConfig(epochs=1, drawings=True, fast=False), tiny_dataset)
+    share = {name: next(layer.drawing_share for layer in result.model.layers
+                        if isinstance(layer, augment.DrawingAugmentation))
+             for name, result in (("fast", fast), ("plain", plain))}
+    assert share == {"fast": training.IN_GRAPH_DRAWING_SHARE, "plain": augment.DRAWING_SHARE}
+    assert augment.DRAWING_SHARE > 0
+
+
 def _draws(scale=1.0, aspect=0.0, rotation=0.0, shear=0.0, shift_x=0.0, shift_y=0.0):
     """Uniform draws that give these distortion values (each sign-symmetric one in [-1, 1] of its bound)."""
     low, high = augment.DISTORTION["scale"]
