@@ -501,16 +501,19 @@ class StepGroupPacer:
         self.calls += 1
         if self.calls == 1:
             self._first_call = (steps, seconds)
-        if self.fixed or self.calls == 1 or steps <= 0 or not full_batches:
             return
-        self.step_seconds = seconds / steps
-        _record_step_seconds(self.config, self.step_seconds)
+        if steps <= 0 or not full_batches:
+            return
         if self.compiling and self._first_call is not None:
             first_steps, first_seconds = self._first_call
             with _MEASURED_LOCK:
                 _MEASURED_COMPILE_SECONDS[(self.config.preset, self.config.uses_drawings)] = max(
-                    0.0, first_seconds - first_steps * self.step_seconds)
+                    0.0, first_seconds - first_steps * seconds / steps)
             self._first_call = None
+        if self.fixed:
+            return
+        self.step_seconds = seconds / steps
+        _record_step_seconds(self.config, self.step_seconds)
         wanted = max(1, int(GROUP_SECONDS / max(self.step_seconds, 1e-9)))
         self.size = min(wanted, max(self.size, int(self.size * MAX_GROUP_GROWTH)))
 
@@ -1087,12 +1090,16 @@ def calibrate_step_times(presets: Sequence[str] | None = None) -> dict[str, floa
 
     names = [name for name in (presets if presets is not None else calibrated_presets())
              if models.get_preset(name).is_keras]
+    # The quick presets' steps are too short to time in a few calls, but their compiling is not:
+    # compiled here at their defaults, their first run neither waits for it nor is priced without it.
+    compile_only = [] if presets is not None else [name for name in models.KERAS_PRESETS if name not in names]
     measured: dict[str, float] = {}
 
     def run() -> None:
-        for name in names:
+        for name in [*names, *compile_only]:
             config = TrainingConfig(preset=name, epochs=1)
-            if measured_step_seconds(config) is not None:
+            timed = name in names
+            if measured_step_seconds(config) is not None if timed else measured_compile_seconds(config) is not None:
                 continue
             steps = 2 * CALIBRATION_STEPS
             count = math.ceil(steps * config.batch_size / (1 - config.validation_fraction))
@@ -1101,13 +1108,13 @@ def calibrate_step_times(presets: Sequence[str] | None = None) -> dict[str, floa
             dataset = FashionMnist(images, labels, images[:10], labels[:10], source="calibration",
                                    official_split=False)
             config = dataclasses.replace(config, sample_limit=steps * config.batch_size)
-            train(config, dataset, pacer=StepGroupPacer(config, first_size=CALIBRATION_STEPS))
+            train(config, dataset, pacer=StepGroupPacer(config, first_size=CALIBRATION_STEPS, fixed=not timed))
             if config.schedule != "constant":  # its schedule's length is the calibration's: no run reuses it
                 key = _slot_key(config, steps)
                 with _SLOT_LOCK:
                     _IDLE_SLOTS[:] = [(slot_key, slot) for slot_key, slot in _IDLE_SLOTS if slot_key != key]
             seconds = measured_step_seconds(config)
-            if seconds is not None:
+            if timed and seconds is not None:
                 measured[name] = seconds
 
     _run_in_a_thread_of_its_own(run, "fmnist-calibration")

@@ -649,3 +649,20 @@ def test_the_seed_preset_never_asks_for_canvas_drawings(tiny_dataset, monkeypatc
     monkeypatch.setattr(drawings, "training_drawings", refuse)
     result = training.train(training.TrainingConfig(epochs=1), tiny_dataset)
     assert len(result.history) == 1
+
+
+def test_calibration_compiles_the_quick_presets_and_measures_that_without_timing_their_steps(monkeypatch):
+    """Their steps are too short to time in a few calls, but their compiling is not: measured at the
+    warm-up, a first mlp run is priced with it, and its default engine is ready (issue 13's
+    estimates: a first mlp run was 0.54x its time when compiling was priced from the steps' speed)."""
+    monkeypatch.setattr(training, "_MEASURED_STEP_SECONDS", {})
+    monkeypatch.setattr(training, "_LATEST_STEP_BY_PRESET", {})
+    monkeypatch.setattr(training, "_MEASURED_COMPILE_SECONDS", {})
+    monkeypatch.setattr(training, "_IDLE_SLOTS", [])
+    monkeypatch.setattr(training, "calibrated_presets", list)
+    mlp = training.TrainingConfig(preset="mlp")
+    assert training.needs_compiling(mlp, 48_000)
+    assert training.calibrate_step_times() == {}
+    assert training.measured_compile_seconds(mlp) > 0
+    assert training.measured_step_seconds(mlp) is None, "a few quick steps are not a step time"
+    assert not training.needs_compiling(mlp, 48_000), "its default engine is ready for the first run"
