@@ -193,10 +193,11 @@ class RunTimings:
                 validation * cost.per_validation_sample + cost.per_epoch)
 
     @staticmethod
-    def compile_seconds(config: TrainingConfig) -> float:
-        """Seconds a new engine for ``config`` takes to trace and compile: as the latest new engine
-        of its preset and drawing option took here, else the cost model's at this machine's speed."""
-        measured = training.measured_compile_seconds(config)
+    def compile_seconds(config: TrainingConfig, drawings: bool | None = None) -> float:
+        """Seconds a new engine for ``config`` (with ``drawings``, default its own option) takes to trace
+        and compile: as the latest new engine of its preset and drawing option took here, else the
+        cost model's at this machine's speed."""
+        measured = training.measured_compile_seconds(config, drawings)
         if measured is not None:
             return measured
         cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
@@ -213,10 +214,10 @@ class RunTimings:
             needs_compiling = training.needs_compiling(config, split_sizes(config, training_images)[0])
         with self._lock:
             learned = self._learned.get((config.preset, config.uses_drawings))
-            learned_from = config
+            learned_with_drawings = config.uses_drawings
             if learned is None:  # the same preset with the drawing option the other way is the best guide
                 learned = self._learned.get((config.preset, not config.uses_drawings))
-                learned_from = dataclasses.replace(config, drawings=not config.uses_drawings)
+                learned_with_drawings = not config.uses_drawings
             learned = dataclasses.replace(learned, setup_seconds=dict(learned.setup_seconds)) if learned else _Learned()
         cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
         if not learned.runs:
@@ -230,13 +231,14 @@ class RunTimings:
         machine = machine_speed_factor() or 1.0
         cost_setup = cost.setup * machine
         compile_seconds = self.compile_seconds(config)
-        setup = learned.setup_seconds.get(needs_compiling) if learned_from is config else None
+        borrowed = learned_with_drawings != config.uses_drawings
+        setup = None if borrowed else learned.setup_seconds.get(needs_compiling)
         if setup is None:
             setup = cost_setup + (compile_seconds if needs_compiling else 0.0)
             # Measured here the other way (with or without compiling, or with the drawing option the
             # other way): its set-up without its compiling, plus this run's compiling.
             for compiled, seconds in learned.setup_seconds.items():
-                without = max(0.0, seconds - (self.compile_seconds(learned_from) if compiled else 0.0))
+                without = max(0.0, seconds - (self.compile_seconds(config, learned_with_drawings) if compiled else 0.0))
                 setup = without + (compile_seconds if needs_compiling else 0.0)
                 if compiled == needs_compiling:
                     break

@@ -440,13 +440,14 @@ def latest_step_measurement(preset: str) -> tuple[int, bool, float] | None:
         return _LATEST_STEP_BY_PRESET.get(preset)
 
 
-def measured_compile_seconds(config: TrainingConfig) -> float | None:
-    """Seconds the latest new engine of ``config``'s preset (with its drawing option) spent tracing
+def measured_compile_seconds(config: TrainingConfig, drawings: bool | None = None) -> float | None:
+    """Seconds the latest new engine of ``config``'s preset (with ``drawings``, by default its own
+    drawing option) spent tracing
     and compiling here: its first call's time beyond its steps at the run's measured pace; None
     before any. Until the drawing option's in-graph versions went (``IN_GRAPH_DRAWING_SHARE``), a
     Minute CNN engine with them took 3.0 s to compile against 0.7 s without (a 2-core EPYC)."""
     with _MEASURED_LOCK:
-        return _MEASURED_COMPILE_SECONDS.get((config.preset, config.uses_drawings))
+        return _MEASURED_COMPILE_SECONDS.get((config.preset, config.uses_drawings if drawings is None else drawings))
 
 
 def _record_step_seconds(config: TrainingConfig, seconds: float) -> None:

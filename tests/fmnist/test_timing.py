@@ -216,7 +216,13 @@ def test_the_eta_never_moves_by_more_than_the_step_between_two_readings():
 def test_the_textbook_baseline_compiles_nothing():
     from fmnist import training
 
-    assert not training.needs_compiling(TrainingConfig(preset="sgd-classifier"), 48_000)
+    baseline = TrainingConfig(preset="sgd-classifier", epochs=3, sample_limit=5000)
+    assert not training.needs_compiling(baseline, 48_000)
+    # Priced before any run and after one (it has no drawing option to borrow from or lend to).
+    timings = timing.RunTimings()
+    assert timings.estimate(baseline, IMAGES).total_seconds > 0
+    timings.record(baseline, IMAGES, reports([1.0] * 3), run_seconds=3.5)
+    assert timings.estimate(baseline, IMAGES).measured_runs == 1
     # Settings no other test trains with, so no engine exists for them in this process.
     assert training.needs_compiling(TrainingConfig(preset="mlp", learning_rate=0.000123, epochs=3), 48_000)
 
