@@ -442,9 +442,8 @@ def latest_step_measurement(preset: str) -> tuple[int, bool, float] | None:
 
 def measured_compile_seconds(config: TrainingConfig, drawings: bool | None = None) -> float | None:
     """Seconds the latest new engine of ``config``'s preset (with ``drawings``, by default its own
-    drawing option) spent tracing
-    and compiling here: its first call's time beyond its steps at the run's measured pace; None
-    before any. Until the drawing option's in-graph versions went (``IN_GRAPH_DRAWING_SHARE``), a
+    drawing option) spent tracing and compiling here: its first call's time beyond its steps at the
+    run's measured pace; None before any. Until the drawing option's in-graph versions went (``IN_GRAPH_DRAWING_SHARE``), a
     Minute CNN engine with them took 3.0 s to compile against 0.7 s without (a 2-core EPYC)."""
     with _MEASURED_LOCK:
         return _MEASURED_COMPILE_SECONDS.get((config.preset, config.uses_drawings if drawings is None else drawings))
@@ -1100,7 +1099,8 @@ def calibrate_step_times(presets: Sequence[str] | None = None) -> dict[str, floa
         for name in [*names, *compile_only]:
             config = TrainingConfig(preset=name, epochs=1)
             timed = name in names
-            if measured_step_seconds(config) is not None if timed else measured_compile_seconds(config) is not None:
+            already = measured_step_seconds(config) if timed else measured_compile_seconds(config)
+            if already is not None:
                 continue
             steps = 2 * CALIBRATION_STEPS
             count = math.ceil(steps * config.batch_size / (1 - config.validation_fraction))
