@@ -237,11 +237,11 @@ class RunTimings:
             setup = cost_setup + (compile_seconds if needs_compiling else 0.0)
             # Measured here the other way (with or without compiling, or with the drawing option the
             # other way): its set-up without its compiling, plus this run's compiling.
-            for compiled, seconds in learned.setup_seconds.items():
-                without = max(0.0, seconds - (self.compile_seconds(config, learned_with_drawings) if compiled else 0.0))
+            if learned.setup_seconds:
+                compiled = needs_compiling if needs_compiling in learned.setup_seconds else not needs_compiling
+                measured = learned.setup_seconds[compiled]
+                without = max(0.0, measured - (self.compile_seconds(config, learned_with_drawings) if compiled else 0.0))
                 setup = without + (compile_seconds if needs_compiling else 0.0)
-                if compiled == needs_compiling:
-                    break
         modelled_training, modelled_validation = self.modelled_phases(config, training_images)
         finish = cost.finish if learned.finish_seconds is None else learned.finish_seconds
         return Estimate(training_seconds=modelled_training * learned.training_factor + learned.training_overhead,
