@@ -16,6 +16,7 @@ some outlines are left open. Numpy, scipy and Pillow only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 import pathlib
@@ -82,7 +83,19 @@ def pick_test_items(labels: np.ndarray, per_class: int, seed: int = DEFAULT_SEED
 def _smooth_field(rng: np.random.Generator, size: int, cells: int, amplitude: float) -> np.ndarray:
     """A smooth random field: a coarse grid of normal values, upsampled with cubic splines."""
     coarse = rng.normal(0.0, amplitude, size=(cells, cells))
-    return ndimage.zoom(coarse, size / cells, order=3)[:size, :size]
+    upsampling = _spline_upsampling(cells, size)
+    return upsampling @ coarse @ upsampling.T
+
+
+@functools.lru_cache(maxsize=16)
+def _spline_upsampling(cells: int, size: int) -> np.ndarray:
+    """(size, cells): ``ndimage.zoom(grid, size / cells, order=3)`` as a matrix on each side.
+
+    The cubic spline is separable and linear, so ``M @ grid @ M.T`` is that zoom to within 1e-13,
+    in a twentieth of the time: the zoom was 40% of drawing a training drawing.
+    """
+    basis = np.eye(cells)
+    return np.stack([ndimage.zoom(basis[index], size / cells, order=3)[:size] for index in range(cells)], axis=1)
 
 
 def item_mask(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
