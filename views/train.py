@@ -216,7 +216,10 @@ def render_live_panel() -> None:
     if not record.job.done and stop.button(_("Stop"), icon=":material/stop_circle:", key="train_stop",
                                            disabled=snapshot.stop_requested, width="stretch"):
         record.job.request_stop()
-    render_history_charts(snapshot.epochs, compact=not record.job.done, points=snapshot.points)
+    if snapshot.epochs or snapshot.points or record.job.done:
+        render_history_charts(snapshot.epochs, compact=not record.job.done, points=snapshot.points)
+    else:  # queued or setting up: two empty charts, redrawn every second, would only cost the browser
+        st.caption(_("The loss and accuracy charts start with the run's first steps."))
     if not record.job.done:
         render_run_history()  # the table follows the live run (the page below it only redraws at the end)
 

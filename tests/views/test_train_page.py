@@ -129,6 +129,10 @@ def test_start_waits_in_the_queue_while_the_server_slot_is_taken(new_session, mo
         assert not at.exception
         row = at.dataframe[0].value.iloc[0]  # a run without an epoch yet: a dash, not "None"
         assert (row["run"], row["epochs"], row["val accuracy"], row["val loss"]) == (record.name, "0/1", "—", "—")
+        # Nothing to chart yet: a line, not two empty charts redrawn every second (a classroom of
+        # queued pages kept the browser busy while the next visitor's page loaded, issue 11).
+        assert not {"live_loss_chart", "live_accuracy_chart"} & {chart.key for chart in at.get("plotly_chart")}
+        assert "The loss and accuracy charts start with the run's first steps." in [c.value for c in at.caption]
 
         slot_holder.request_stop()
         wait_for_runs_to_end(at)
