@@ -61,12 +61,29 @@ def eta_errors(samples: list[tuple[float, float | None, int]], finished_at: floa
                steady_epoch_seconds: float) -> list[float]:
     """|ETA − truth| / truth for every sample ``(time, eta, epochs done)`` taken after the first
     epoch and while at least one more epoch of work was left (nearer the end the ratio says little)."""
-    errors = []
-    for moment, eta, epochs_done in samples:
+    return [error for error, _ in _judged_etas(samples, finished_at, steady_epoch_seconds)]
+
+
+def worst_eta(samples: list[tuple[float, float | None, int]], finished_at: float,
+              steady_epoch_seconds: float, started_at: float) -> dict[str, float] | None:
+    """Where the worst ETA reading of :func:`eta_errors` was taken (seconds into the run, epochs
+    done), what it said and the truth: whether the ETA misjudged or the machine changed pace."""
+    judged = _judged_etas(samples, finished_at, steady_epoch_seconds)
+    if not judged:
+        return None
+    error, (moment, eta, epochs_done) = max(judged, key=lambda pair: pair[0])
+    return {"error": round(error, 3), "at_s": round(moment - started_at, 1), "epochs_done": epochs_done,
+            "eta_s": round(eta, 1), "remaining_s": round(finished_at - moment, 1)}
+
+
+def _judged_etas(samples, finished_at: float, steady_epoch_seconds: float) -> list[tuple[float, tuple]]:
+    judged = []
+    for sample in samples:
+        moment, eta, epochs_done = sample
         remaining = finished_at - moment
         if eta is not None and epochs_done >= 1 and remaining >= steady_epoch_seconds:
-            errors.append(abs(eta - remaining) / remaining)
-    return errors
+            judged.append((abs(eta - remaining) / remaining, sample))
+    return judged
 
 
 def run_once(dataset, preset: str, seed: int, poll_seconds: float = 0.25,
@@ -78,6 +95,7 @@ def run_once(dataset, preset: str, seed: int, poll_seconds: float = 0.25,
     config = training.TrainingConfig(preset=preset, seed=seed, drawings=drawings)
     manager = jobs.JobManager(max_concurrent=1, abandon_after_seconds=3600)
     cpu_started = time.process_time()
+    started_at = time.perf_counter()
     job = manager.submit(config, dataset)
     samples: list[tuple[float, float | None, int]] = []
     point_times: list[float] = []
@@ -108,7 +126,8 @@ def run_once(dataset, preset: str, seed: int, poll_seconds: float = 0.25,
             "point_gap_max_s": float(np.max(gaps)), "points": seen_points,
             "point_gap_max_at": round(gap_before.position, 3) if gap_before else None,
             "eta_error_max": max(errors) if errors else math.nan,
-            "eta_error_median": median(errors)}
+            "eta_error_median": median(errors),
+            "eta_worst": worst_eta(samples, finished_at, median(epoch_seconds[1:]), started_at)}
 
 
 def run(settings: Settings) -> dict[str, object]:
@@ -176,6 +195,7 @@ def run(settings: Settings) -> dict[str, object]:
         "strong_model_epoch_s": rounded(steady_epoch, 2),
         "strong_model_eta_error_max": rounded(max(run["eta_error_max"] for run in runs), 3),
         "strong_model_eta_error_median": rounded(median([run["eta_error_median"] for run in runs]), 3),
+        "strong_model_eta_worst": max(runs, key=lambda run: run["eta_error_max"])["eta_worst"],
         "strong_model_point_gap_max_s": rounded(max(run["point_gap_max_s"] for run in runs), 2),
         "strong_model_point_gap_max_at": max(runs, key=lambda run: run["point_gap_max_s"])["point_gap_max_at"],
         "strong_model_flops_per_sample": reference["flops_per_sample"],

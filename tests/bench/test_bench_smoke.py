@@ -68,6 +68,8 @@ def test_the_strong_groups_eta_error_counts_only_samples_after_the_first_epoch_w
     samples = [(0.0, 50.0, 0), (10.0, None, 1), (12.0, 24.0, 1), (20.0, 10.0, 2), (34.0, 1.0, 3)]
     errors = strong.eta_errors(samples, finished_at=36.0, steady_epoch_seconds=8.0)
     assert errors == pytest.approx([0.0, 0.375])  # the first epoch, no ETA, and the last 2 s are left out
+    worst = strong.worst_eta(samples, finished_at=36.0, steady_epoch_seconds=8.0, started_at=-1.0)
+    assert worst == {"error": 0.375, "at_s": 21.0, "epochs_done": 2, "eta_s": 10.0, "remaining_s": 16.0}
 
 
 def test_the_strong_group_is_registered_with_its_targets():
