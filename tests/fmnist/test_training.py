@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from fmnist import evaluation, models, training
+from fmnist import evaluation, models, timing, training
 from tests.conftest import make_tiny_dataset
 
 ENGINE_TOLERANCE = 1e-3
@@ -601,24 +601,86 @@ def first_epoch_indices(dataset) -> np.ndarray:
     return full.ravel()
 
 
+def epoch_indices(dataset, epochs: int = 1) -> list[np.ndarray]:
+    """Each epoch's index batches (a fresh iterator per epoch, as ``fit`` makes), full and last."""
+    found = []
+    for _ in range(epochs):
+        elements = [(batches.numpy(), int(offset)) for batches, offset in dataset]  # the full matrix, repeated
+        found.append(np.concatenate([elements[0][0].ravel(), *[batches.ravel() for batches, offset in elements if offset]]))
+    return found
+
+
 def test_substitutes_take_their_samples_place_at_the_share_asked_and_the_steps_stay():
     import tensorflow as tf
 
     substitutes = np.full(400, -1, dtype=np.int64)
     substitutes[:200] = 400 + np.arange(200)  # samples 0-199 have a drawing in rows 400-599
     step = tf.Variable(0, dtype=tf.int32)
-    plain = first_epoch_indices(training._index_group_dataset(400, 20, seed=5, epoch_step=step))
-    never = first_epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 0.0))
-    always = first_epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 1.0))
-    half = first_epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 0.5))
-    assert np.array_equal(never, plain), "a share of 0 is the plain permutation, Keras' own"
-    assert np.array_equal(always, np.where(plain < 200, plain + 400, plain)), "in place, nothing else moved"
-    assert len(half) == len(plain)
-    replaced = int((half >= 400).sum())
-    assert 70 <= replaced <= 130, f"about half of the 200 drawings, not {replaced}"
-    assert np.array_equal(np.where(half >= 400, half - 400, half), plain)
-    again = first_epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 0.5))
-    assert np.array_equal(half, again), "the same seed draws the same substitutions"
+    never, = epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 0.0))
+    always, = epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 1.0))
+    half_epochs = epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 0.5), epochs=3)
+    assert np.array_equal(np.sort(never), np.arange(400)), "a share of 0: every sample, no drawing"
+    assert np.array_equal(np.sort(always), np.arange(200, 600)), "a share of 1: every drawing instead of its sample"
+    for half in half_epochs:
+        assert len(half) == 400
+        replaced = int((half >= 400).sum())
+        assert 70 <= replaced <= 130, f"about half of the 200 drawings, not {replaced}"
+        assert np.array_equal(np.sort(np.where(half >= 400, half - 400, half)), np.arange(400)), "in its place"
+    assert len({tuple(np.flatnonzero(half >= 400)) for half in half_epochs}) == 3, "fresh substitutions each epoch"
+    assert len({tuple(np.where(half >= 400, half - 400, half)) for half in half_epochs}) == 3, "a fresh order each epoch"
+    seen = set(np.concatenate(half_epochs)[np.concatenate(half_epochs) < 200])
+    assert len(seen) > 150, "over the epochs, the photos that have a drawing are still shown"
+    again = epoch_indices(training._index_group_dataset(400, 20, 5, step, substitutes, 0.5), epochs=3)
+    assert all(np.array_equal(a, b) for a, b in zip(half_epochs, again, strict=True)), "the same seed: the same epochs"
+    other = epoch_indices(training._index_group_dataset(400, 20, 6, step, substitutes, 0.5))
+    assert not np.array_equal(other[0], half_epochs[0]), "another seed, other epochs"
+
+
+def test_without_drawings_every_epoch_is_keras_own_permutation():
+    """The runs that must match ``fit`` to the digit keep its order, which with a set seed is the
+    same every epoch (its seeded op starts over with each epoch's iterator)."""
+    import keras
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    keras.utils.set_random_seed(5)
+    samples = np.arange(400, dtype=np.float32)[:, None]
+    adapter = ArrayDataAdapter(samples, samples, batch_size=400, shuffle=True).get_tf_dataset()
+    keras_epochs = [next(iter(adapter))[0].numpy().ravel().astype(int) for _ in range(2)]
+    engine_epochs = epoch_indices(training._index_group_dataset(400, 20, 5, tf.Variable(0, dtype=tf.int32)), epochs=2)
+    assert all(np.array_equal(keras, engine) for keras, engine in zip(keras_epochs, engine_epochs, strict=True))
+
+
+def test_added_rows_join_each_epoch_afresh_with_their_steps_and_leave_the_samples_as_they_were():
+    """Drawings added to an epoch (issue 7): every sample still comes once, plus ``added`` distinct
+    rows of the pool after the samples, picked anew each epoch; the epoch has their steps too."""
+    import tensorflow as tf
+
+    step = tf.Variable(0, dtype=tf.int32)
+    dataset = training._index_group_dataset(400, 20, 5, step, added_rows=(100, 300))
+    epochs = epoch_indices(dataset, epochs=2)
+    for indices in epochs:
+        assert len(indices) == 500, "100 more samples: 5 more steps of 20"
+        assert np.array_equal(np.sort(indices[indices < 400]), np.arange(400)), "each sample once"
+        added = indices[indices >= 400]
+        assert len(added) == 100 == len(set(added)) and added.max() < 700
+    assert set(epochs[0][epochs[0] >= 400]) != set(epochs[1][epochs[1] >= 400]), "a new pick each epoch"
+    with pytest.raises(ValueError, match="cannot add"):
+        training._index_group_dataset(400, 20, 5, step, added_rows=(301, 300))
+
+
+def test_a_fast_drawing_run_adds_its_share_of_drawings_to_every_epoch_and_the_estimate_counts_them():
+    drawing_run = training.TrainingConfig(preset="minute-cnn")
+    assert drawing_run.uses_drawings
+    added = training.added_drawings_per_epoch(drawing_run, 48_000)
+    assert added == round(training.CANVAS_DRAWINGS_ADDED * 48_000) > 0
+    assert training.samples_per_epoch(drawing_run, 48_000) == 48_000 + added
+    for no_drawings in (dataclasses.replace(drawing_run, drawings=False), dataclasses.replace(drawing_run, fast=False),
+                        training.TrainingConfig(preset="seed")):
+        assert training.samples_per_epoch(no_drawings, 48_000) == 48_000
+    with_drawings, _ = timing.RunTimings.modelled_phases(drawing_run, 60_000)
+    without, _ = timing.RunTimings.modelled_phases(dataclasses.replace(drawing_run, drawings=False), 60_000)
+    assert with_drawings / without == pytest.approx(1 + training.CANVAS_DRAWINGS_ADDED, rel=0.01)
 
 
 def test_a_drawing_run_learns_from_canvas_drawings_of_its_training_images_only(tiny_dataset, monkeypatch):
@@ -639,6 +701,13 @@ def test_a_drawing_run_learns_from_canvas_drawings_of_its_training_images_only(t
     assert np.array_equal(labels[substitutes], tiny_dataset.y_train[split.train_indices])
     result = training.train(config, tiny_dataset)
     assert len(result.history) == 1 and result.history[0].complete
+    assert int(result.model.optimizer.iterations.numpy()) == math.ceil(
+        (count + training.added_drawings_per_epoch(config, count)) / config.batch_size)
+    monkeypatch.setattr(training, "CANVAS_DRAWINGS_ADDED", 0.5)
+    longer = training.train(config, tiny_dataset)
+    steps = math.ceil(1.5 * count / config.batch_size)
+    assert int(longer.model.optimizer.iterations.numpy()) == steps, "the added drawings' steps were trained"
+    assert longer.history[0].complete
 
 
 def test_the_seed_preset_never_asks_for_canvas_drawings(tiny_dataset, monkeypatch):
