@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from fmnist import cli, data, preprocess
+from fmnist import cli, data, drawings, preprocess
 from tests import fuzz_corpus
 
 REPOSITORY = pathlib.Path(__file__).resolve().parents[2]
@@ -128,7 +128,8 @@ def test_data_shows_source_split_and_cache(cli_environment):
         assert "train: (600, 28, 28) uint8, test: (100, 28, 28)" in lines
         assert f"cache: {cache_file}" in lines
         assert cache_file.is_file()
-        assert any(line.startswith("canvas drawings of training images: 120 (") for line in lines), lines
+        drawn = round(drawings.TRAINING_DRAWING_SHARE * 60) * 10  # the share of each class's 60 images
+        assert any(line.startswith(f"canvas drawings of training images: {drawn} (") for line in lines), lines
         assert list(cache_file.parent.glob("training-drawings-*.npz")), "drawn once, kept beside the data"
     assert "Loaded from the verified cache" in completed.stderr
 
