@@ -325,7 +325,7 @@ TRAINING_DRAWING_SHARE = 0.2
 """Share of each class's training images that get a canvas drawing, for runs that learn from
 drawings: 12,000 drawings of Fashion-MNIST's 60,000, drawn once per machine (about a minute and a
 half on two cores). Twice as many raised the project's outlines to 0.819, but the three-stroke
-trousers of the browser test then read as T-shirt/top (see ``fmnist.training.CANVAS_DRAWINGS_ADDED``)."""
+trousers of the browser test then read as T-shirt/top (see ``fmnist.training.CANVAS_DRAWING_SHARE``)."""
 
 TRAINING_DRAWING_SEED = 7
 """Seeds which training images are drawn, in which style, and how; never the test set's seed."""

@@ -185,8 +185,7 @@ class RunTimings:
     @staticmethod
     def modelled_phases(config: TrainingConfig, training_images: int) -> tuple[float, float]:
         """(training steps, validation) seconds of one epoch, by the cost model alone."""
-        photos, validation = split_sizes(config, training_images)
-        samples = training.samples_per_epoch(config, photos)  # with the drawings an epoch adds
+        samples, validation = split_sizes(config, training_images)
         cost = COST_MODELS.get(config.preset, DEFAULT_COST_MODEL)
         steps = -(-samples // config.batch_size)
         engine = 1.0 if config.fast else 6.0
@@ -272,8 +271,7 @@ class RunTimings:
                 # The pace of its steps, measured in this run, prices steps; the rest of the phase is
                 # a cost per epoch. Learned as one factor, a small run's fixed part would be priced
                 # as if it grew with the steps (a 5,000-image run made a full one 2.5x too long).
-                samples = training.samples_per_epoch(config, split_sizes(config, training_images)[0])
-                steps = -(-samples // config.batch_size)
+                steps = -(-split_sizes(config, training_images)[0] // config.batch_size)
                 steps_seconds = min(steps * step_seconds, training_seconds)
                 training_factor = steps_seconds / max(modelled_training, 1e-9)
                 overhead = training_seconds - steps_seconds

@@ -347,8 +347,7 @@ def shuffle_seeds(seed: int) -> tuple[int, int]:
 
 
 def _index_group_dataset(sample_count: int, batch_size: int, seed: int, epoch_step,
-                         substitutes: np.ndarray | None = None, substitute_share: float = 0.0,
-                         added_rows: tuple[int, int] = (0, 0)):
+                         substitutes: np.ndarray | None = None, substitute_share: float = 0.0):
     """Per epoch: Keras' own shuffle of ``range(sample_count)``, cut into index batches, handed to
     the grouped train step (see :func:`_install_grouped_train_step`) as ``(batches, offset)``.
 
@@ -366,12 +365,10 @@ def _index_group_dataset(sample_count: int, batch_size: int, seed: int, epoch_st
 
     With ``substitutes`` ((sample_count,) rows, -1 where there is none), each epoch sends a
     sample's substitute instead of the sample itself with probability ``substitute_share`` (a
-    canvas drawing of a training image in place of its photo). With ``added_rows`` ``(count,
-    pool)``, each epoch also holds ``count`` of the ``pool`` rows after the samples (the
-    drawings), so it has that many more steps' worth of samples.
+    canvas drawing of a training image in place of its photo): the number of steps stays the same.
 
-    Such a run has no plain-``fit`` twin, and it gets a fresh shuffle, fresh substitutions and a
-    fresh pick of added rows every epoch, from its seed and the epoch's number. Keras' own
+    Such a run has no plain-``fit`` twin, and it gets a fresh shuffle and fresh substitutions
+    every epoch, from its seed and the epoch's number. Keras' own
     permutation is drawn by a seeded op that starts over with each epoch's iterator, so with
     ``set_random_seed`` every epoch sees the same order: kept as it is for the runs that must
     match ``fit`` to the digit, but in a drawing run it would replace the same photos every epoch
@@ -379,36 +376,24 @@ def _index_group_dataset(sample_count: int, batch_size: int, seed: int, epoch_st
     """
     import tensorflow as tf
 
-    added, pool = added_rows
-    if not 0 <= added <= pool:
-        raise ValueError(f"An epoch cannot add {added} of {pool} extra rows.")
-    epoch_samples = sample_count + added
-    full_batches = epoch_samples // batch_size
-    remainder = epoch_samples - full_batches * batch_size
+    full_batches = sample_count // batch_size
+    remainder = sample_count - full_batches * batch_size
     graph_seed, op_seed = shuffle_seeds(seed)
-    mixed = substitutes is not None or added > 0
-    if mixed:
-        padded = np.full(sample_count + pool, -1, dtype=np.int64)
-        if substitutes is not None:
-            padded[:sample_count] = substitutes
+    if substitutes is not None:
         epoch_counter = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def keras_permutation(_):
         indices = tf.range(sample_count, dtype=tf.int64)
         return tf.raw_ops.RandomShuffle(value=indices, seed=graph_seed, seed2=op_seed)
 
-    def mixed_permutation(_):
+    def substituting_permutation(_):
         epoch = epoch_counter.assign_add(1) - 1
 
-        def uniform(count, stream):
-            return tf.random.stateless_uniform([count], seed=tf.stack([tf.constant(seed, tf.int64), 3 * epoch + stream]))
-        indices = tf.range(sample_count, dtype=tf.int64)
-        if added:
-            picked = tf.argsort(uniform(pool, 0))[:added]
-            indices = tf.concat([indices, sample_count + tf.cast(picked, tf.int64)], axis=0)
-        shuffled = tf.gather(indices, tf.argsort(uniform(epoch_samples, 1)))
-        candidates = tf.gather(tf.constant(padded), shuffled)
-        return tf.where((candidates >= 0) & (uniform(epoch_samples, 2) < substitute_share), candidates, shuffled)
+        def uniform(stream):
+            return tf.random.stateless_uniform([sample_count], seed=tf.stack([tf.constant(seed, tf.int64), 3 * epoch + stream]))
+        shuffled = tf.cast(tf.argsort(uniform(1)), tf.int64)
+        candidates = tf.gather(tf.constant(substitutes, tf.int64), shuffled)
+        return tf.where((candidates >= 0) & (uniform(2) < substitute_share), candidates, shuffled)
 
     def groups(indices):
         full = tf.reshape(tf.slice(indices, [0], [full_batches * batch_size]), [full_batches, batch_size])
@@ -419,7 +404,7 @@ def _index_group_dataset(sample_count: int, batch_size: int, seed: int, epoch_st
             dataset = dataset.concatenate(tf.data.Dataset.from_tensors((last, tf.constant(full_batches, tf.int32))))
         return dataset
 
-    dataset = tf.data.Dataset.range(1).map(mixed_permutation if mixed else keras_permutation).prefetch(1).flat_map(groups)
+    dataset = tf.data.Dataset.range(1).map(keras_permutation if substitutes is None else substituting_permutation).prefetch(1).flat_map(groups)
     options = tf.data.Options()
     options.experimental_optimization.apply_default_optimizations = False
     options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
@@ -822,7 +807,7 @@ def needs_compiling(config: TrainingConfig, training_samples: int) -> bool:
         return False
     if not config.fast:
         return True
-    key = _slot_key(config, math.ceil(samples_per_epoch(config, training_samples) / config.batch_size) * config.epochs)
+    key = _slot_key(config, math.ceil(training_samples / config.batch_size) * config.epochs)
     with _SLOT_LOCK:
         return all(slot_key != key for slot_key, _ in _IDLE_SLOTS)
 
@@ -956,12 +941,9 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
     train_labels = dataset.y_train[split.train_indices]
     substitutes = None
     sample_count = len(split.train_indices)
-    added_rows = (0, 0)
     if config.fast and config.uses_drawings:  # plain ``fit`` (the slow reference) keeps the in-graph versions only
         train_images, train_labels, substitutes = _with_canvas_drawings(dataset, split, train_images, train_labels)
-        pool = len(train_images) - sample_count
-        added_rows = (min(added_drawings_per_epoch(config, sample_count), pool), pool)
-    steps_per_epoch = math.ceil((sample_count + added_rows[0]) / config.batch_size)
+    steps_per_epoch = math.ceil(sample_count / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     checkpoints = EpochCheckpoints()
 
@@ -983,14 +965,13 @@ def train(config: TrainingConfig, dataset: FashionMnist, on_epoch: EpochListener
                 pacer.compiling = not slot.has_run
                 slot.has_run = True
                 pacing = make_pacing_callback(pacer, slot.epoch_step, slot.group_steps,
-                                              (sample_count + added_rows[0]) // config.batch_size)
+                                              sample_count // config.batch_size)
                 slot.load(model, train_images, train_labels)
                 validation = make_validation_callback(slot.validate, dataset.x_train[split.validation_indices],
                                                       dataset.y_train[split.validation_indices], on_point=on_point)
                 try:
                     slot.model.fit(_index_group_dataset(sample_count, config.batch_size, config.seed,
-                                                        slot.epoch_step, substitutes, CANVAS_DRAWING_SHARE,
-                                                        added_rows),
+                                                        slot.epoch_step, substitutes, CANVAS_DRAWING_SHARE),
                                    epochs=config.epochs, verbose=0,
                                    callbacks=[pacing, validation, callback, checkpoint_callback(callback)])
                 finally:
@@ -1019,7 +1000,12 @@ is replaced by its drawing with this probability, drawn afresh each epoch (so th
 seen in about one epoch of five). Minute CNN, seeds 42, 1, 2, 2026-12-05 (test / project outlines /
 silhouettes, mean; without drawings 0.9305): with the same substitutions every epoch (before
 each epoch drew its own), 0.9284 / 0.793 / 0.811; drawn afresh, 0.9292 / 0.803 / 0.811. The
-browser test's three-stroke trousers read as Trouser at 71-81% with each of the three seeds."""
+browser test's three-stroke trousers read as Trouser at 71-81% with each of the three seeds.
+Tried and not kept (test / outlines / silhouettes): 6% more drawings added to each epoch, 0.9303 /
+0.801 / 0.807; 24,000 drawings (``TRAINING_DRAWING_SHARE`` 0.4) at 0.5 plus 12% added, 0.9290 /
+0.819 / 0.836, but the three-stroke trousers (a waistband and two legs) then read as T-shirt/top
+with all three seeds (Trouser at 13-30%), as they did with 24,000 drawings at other shares (0.3
+plus 12%, 0.6) and with more open outlines."""
 
 IN_GRAPH_DRAWING_SHARE = 0.0
 """The share of a fast drawing run's batches that the model's ``DrawingAugmentation`` layer turns
@@ -1028,30 +1014,6 @@ Minute CNN with its hidden layer, seeds 42, 1, 2 (test / project outlines / silh
 in-graph 0.1 and canvas 0.6, 0.9282 / 0.791 / 0.817; 0.1 and 0.8, 0.9273 / 0.799 / 0.821; 0.1 and
 1.0, 0.9272 / 0.799 / 0.819; 0 and 0.8, 0.9284 / 0.805 / 0.822; 0 and 1.0, 0.9269 / 0.802 / 0.816.
 The jagged one-pixel versions made at 28 x 28 only taught less than the canvas's own."""
-
-
-CANVAS_DRAWINGS_ADDED = 0.0
-"""A fast drawing run's epoch can also hold this many canvas drawings, as a share of its training
-images, picked afresh each epoch (besides the ones that take their photo's place), for this many
-more steps. Measured (seeds 42, 1, 2; test / outlines / silhouettes), none kept: 6% added to the
-12,000 drawings, 0.9303 / 0.801 / 0.807; with 24,000 drawings (``TRAINING_DRAWING_SHARE`` 0.4),
-a canvas share of 0.5 and 12% added, 0.9290 / 0.819 / 0.836, but the browser test's three-stroke
-trousers (a waistband and two legs) read as T-shirt/top with all three seeds (Trouser at 13-30%),
-as they did with 24,000 drawings at other shares (0.3 plus 12%, 0.6) and with more open outlines."""
-
-
-def added_drawings_per_epoch(config: TrainingConfig, training_samples: int) -> int:
-    """How many canvas drawings a run of ``config`` on ``training_samples`` images adds to each
-    epoch (:data:`CANVAS_DRAWINGS_ADDED`; none without the drawing option or on plain ``fit``).
-    A run with fewer drawings than that adds all it has."""
-    if not (config.fast and config.uses_drawings and models.get_preset(config.preset).is_keras):
-        return 0
-    return round(CANVAS_DRAWINGS_ADDED * training_samples)
-
-
-def samples_per_epoch(config: TrainingConfig, training_samples: int) -> int:
-    """The samples one epoch of ``config`` trains on: its training images and the drawings added."""
-    return training_samples + added_drawings_per_epoch(config, training_samples)
 
 
 def _with_canvas_drawings(dataset: FashionMnist, split: DataSplit, train_images: np.ndarray,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from fmnist import evaluation, models, timing, training
+from fmnist import evaluation, models, training
 from tests.conftest import make_tiny_dataset
 
 ENGINE_TOLERANCE = 1e-3
@@ -651,39 +651,6 @@ def test_without_drawings_every_epoch_is_keras_own_permutation():
     assert all(np.array_equal(keras, engine) for keras, engine in zip(keras_epochs, engine_epochs, strict=True))
 
 
-def test_added_rows_join_each_epoch_afresh_with_their_steps_and_leave_the_samples_as_they_were():
-    """Drawings added to an epoch (issue 7): every sample still comes once, plus ``added`` distinct
-    rows of the pool after the samples, picked anew each epoch; the epoch has their steps too."""
-    import tensorflow as tf
-
-    step = tf.Variable(0, dtype=tf.int32)
-    dataset = training._index_group_dataset(400, 20, 5, step, added_rows=(100, 300))
-    epochs = epoch_indices(dataset, epochs=2)
-    for indices in epochs:
-        assert len(indices) == 500, "100 more samples: 5 more steps of 20"
-        assert np.array_equal(np.sort(indices[indices < 400]), np.arange(400)), "each sample once"
-        added = indices[indices >= 400]
-        assert len(added) == 100 == len(set(added)) and added.max() < 700
-    assert set(epochs[0][epochs[0] >= 400]) != set(epochs[1][epochs[1] >= 400]), "a new pick each epoch"
-    with pytest.raises(ValueError, match="cannot add"):
-        training._index_group_dataset(400, 20, 5, step, added_rows=(301, 300))
-
-
-def test_a_fast_drawing_run_adds_its_share_of_drawings_to_every_epoch_and_the_estimate_counts_them(monkeypatch):
-    monkeypatch.setattr(training, "CANVAS_DRAWINGS_ADDED", 0.12)  # measured, not kept: 0 by default
-    drawing_run = training.TrainingConfig(preset="minute-cnn")
-    assert drawing_run.uses_drawings
-    added = training.added_drawings_per_epoch(drawing_run, 48_000)
-    assert added == round(training.CANVAS_DRAWINGS_ADDED * 48_000) > 0
-    assert training.samples_per_epoch(drawing_run, 48_000) == 48_000 + added
-    for no_drawings in (dataclasses.replace(drawing_run, drawings=False), dataclasses.replace(drawing_run, fast=False),
-                        training.TrainingConfig(preset="seed")):
-        assert training.samples_per_epoch(no_drawings, 48_000) == 48_000
-    with_drawings, _ = timing.RunTimings.modelled_phases(drawing_run, 60_000)
-    without, _ = timing.RunTimings.modelled_phases(dataclasses.replace(drawing_run, drawings=False), 60_000)
-    assert with_drawings / without == pytest.approx(1 + training.CANVAS_DRAWINGS_ADDED, rel=0.01)
-
-
 def test_a_drawing_run_learns_from_canvas_drawings_of_its_training_images_only(tiny_dataset, monkeypatch):
     from fmnist import drawings
 
@@ -702,13 +669,6 @@ def test_a_drawing_run_learns_from_canvas_drawings_of_its_training_images_only(t
     assert np.array_equal(labels[substitutes], tiny_dataset.y_train[split.train_indices])
     result = training.train(config, tiny_dataset)
     assert len(result.history) == 1 and result.history[0].complete
-    assert int(result.model.optimizer.iterations.numpy()) == math.ceil(
-        (count + training.added_drawings_per_epoch(config, count)) / config.batch_size)
-    monkeypatch.setattr(training, "CANVAS_DRAWINGS_ADDED", 0.5)
-    longer = training.train(config, tiny_dataset)
-    steps = math.ceil(1.5 * count / config.batch_size)
-    assert int(longer.model.optimizer.iterations.numpy()) == steps, "the added drawings' steps were trained"
-    assert longer.history[0].complete
 
 
 def test_the_seed_preset_never_asks_for_canvas_drawings(tiny_dataset, monkeypatch):
