@@ -165,7 +165,7 @@ def _measured_factors(also: str | None = None) -> dict[str, float]:
         cost = COST_MODELS.get(preset, DEFAULT_COST_MODEL)
         latest = training.latest_step_measurement(preset)
         if latest is not None:
-            batch_size, _, seconds = latest
+            batch_size, seconds = latest
             modelled = batch_size * cost.per_sample + cost.per_step
             factors[preset] = seconds / max(modelled, 1e-12)
     return factors

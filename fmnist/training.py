@@ -389,7 +389,7 @@ def _index_group_dataset(sample_count: int, batch_size: int, seed: int, epoch_st
     def substituting_permutation(_):
         epoch = epoch_counter.assign_add(1) - 1
 
-        def uniform(stream):
+        def uniform(stream):  # streams 1 and 2 of 3 per epoch, as the measured runs drew them
             return tf.random.stateless_uniform([sample_count], seed=tf.stack([tf.constant(seed, tf.int64), 3 * epoch + stream]))
         shuffled = tf.cast(tf.argsort(uniform(1)), tf.int64)
         candidates = tf.gather(tf.constant(substitutes, tf.int64), shuffled)
@@ -429,7 +429,7 @@ preset's static cost says would fill ``GROUP_SECONDS``: that cost was measured o
 MAX_GROUP_GROWTH = 2.0
 """A group is at most this many times the size of the one before (a slowdown shrinks it at once)."""
 _MEASURED_STEP_SECONDS: dict[tuple, float] = {}
-_LATEST_STEP_BY_PRESET: dict[str, tuple[int, bool, float]] = {}
+_LATEST_STEP_BY_PRESET: dict[str, tuple[int, float]] = {}
 _MEASURED_COMPILE_SECONDS: dict[tuple[str, bool], float] = {}
 _MEASURED_LOCK = threading.Lock()
 
@@ -445,8 +445,8 @@ def measured_step_seconds(config: TrainingConfig) -> float | None:
         return _MEASURED_STEP_SECONDS.get(_step_key(config))
 
 
-def latest_step_measurement(preset: str) -> tuple[int, bool, float] | None:
-    """(batch size, drawings, seconds per step) of the latest step time measured here for ``preset``
+def latest_step_measurement(preset: str) -> tuple[int, float] | None:
+    """(batch size, seconds per step) of the latest step time measured here for ``preset``
     (by a run or by :func:`calibrate_step_times`); None before any."""
     with _MEASURED_LOCK:
         return _LATEST_STEP_BY_PRESET.get(preset)
@@ -464,7 +464,7 @@ def measured_compile_seconds(config: TrainingConfig, drawings: bool | None = Non
 def _record_step_seconds(config: TrainingConfig, seconds: float) -> None:
     with _MEASURED_LOCK:
         _MEASURED_STEP_SECONDS[_step_key(config)] = seconds
-        _LATEST_STEP_BY_PRESET[config.preset] = (config.batch_size, config.uses_drawings, seconds)
+        _LATEST_STEP_BY_PRESET[config.preset] = (config.batch_size, seconds)
 
 
 def steps_per_group_for(config: TrainingConfig) -> int:
