@@ -57,7 +57,12 @@ def apply_preset_defaults() -> None:
     if not models.PRESETS[config.preset].is_keras:  # the Keras fields stay as they were, shown disabled
         defaults = {"train_epochs": config.epochs}
     for key, value in defaults.items():
-        st.session_state[key] = value
+        # Only the fields whose value changes: a field written here is sent back to the browser, and
+        # on a busy server that can arrive after the visitor has typed into it, putting the default
+        # back over their number (the seed, MLP and CNN presets all train 5 epochs: between them, Epochs
+        # is left alone).
+        if st.session_state.get(key) != value:
+            st.session_state[key] = value
         choices.keep(key, value)
 
 

@@ -311,3 +311,30 @@ def test_bad_or_hostile_link_values_fall_back_one_by_one_with_a_note(new_session
     assert at.selectbox(key="train_preset").value == "seed"
     assert at.number_input(key="train_epochs").value == 5
     assert at.select_slider(key="train_batch_size").value == 64  # the good value is used
+
+
+def test_picking_a_preset_rewrites_only_the_fields_whose_default_changes(new_session):
+    """A field the page writes is sent back to the browser with "set this value"; on a busy server that
+    can land after the visitor has typed into the field and put the default back over their number
+    (a browser test lost its 2 epochs this way). Seed, MLP and CNN share their training defaults, so
+    picking one of them after another must not rewrite any field; the Minute CNN's differ."""
+    at = new_session(TRAIN)
+    fields = {"train_epochs": "number_input", "train_batch_size": "select_slider", "train_optimizer": "selectbox",
+              "train_schedule": "selectbox", "train_loss": "selectbox", "train_learning_rate_rmsprop": "number_input"}
+
+    def rewritten() -> set[str]:
+        """The fields this run sent with "set this value" (the latest run's elements)."""
+        drawn = {element.key: element for kind in set(fields.values()) for element in getattr(at, kind)}
+        return {key for key in fields if key in drawn and drawn[key].proto.set_value}
+
+    at.run()
+    assert rewritten() == set()
+    for preset in ("cnn", "mlp", "seed"):
+        at.selectbox(key="train_preset").set_value(preset).run()
+        assert not at.exception
+        assert rewritten() == set(), preset
+        assert at.number_input(key="train_epochs").value == 5
+
+    at.selectbox(key="train_preset").set_value("minute-cnn").run()
+    assert {"train_epochs", "train_batch_size", "train_optimizer", "train_schedule"} <= rewritten()
+    assert at.number_input(key="train_epochs").value == TrainingConfig(preset="minute-cnn").epochs
