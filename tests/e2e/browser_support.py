@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterable
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from fmnist.data import CLASS_NAMES
 
@@ -185,6 +186,40 @@ def wait_for_app_run(page: Page, timeout: float = 60_000) -> None:
                            "[data-test-script-state='notRunning']", timeout=timeout)
 
 
+SCRIPT_RUNS_SEEN = """() => {
+    const app = document.querySelector("[data-testid='stApp']");
+    if (window.fmnistScriptRuns === undefined) {
+        window.fmnistScriptRuns = 0;
+        new MutationObserver((records) => {
+            records.forEach((record, index) => {
+                const now = index + 1 < records.length ? records[index + 1].oldValue
+                                                       : app.getAttribute("data-test-script-state");
+                if (now === "running") window.fmnistScriptRuns += 1;
+            });
+        }).observe(app, {attributes: true, attributeFilter: ["data-test-script-state"], attributeOldValue: true});
+    }
+    return window.fmnistScriptRuns;
+}"""
+"""Counts the script runs the page has shown start (installs the counter on the first call)."""
+
+
+def script_runs_seen(page: Page) -> int:
+    return page.evaluate(SCRIPT_RUNS_SEEN)
+
+
+def wait_for_rerun_since(page: Page, runs_seen_before: int, timeout: float = 10_000) -> None:
+    """Wait for a script run that started after ``runs_seen_before``, then for the app to be idle.
+
+    A widget change sends its rerun without changing the page's script state, so on a busy server
+    `wait_for_app_run` alone can return before the server has begun the run: a field typed into
+    next could then be overwritten by what that run sends back. A run too quick to be seen only
+    costs the ``timeout``.
+    """
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_function(f"() => window.fmnistScriptRuns > {int(runs_seen_before)}", timeout=timeout)
+    wait_for_app_run(page)
+
+
 def open_app(page: Page, url: str, heading: str = "Explore Fashion-MNIST", timeout: float = 120_000) -> None:
     page.goto(url)
     expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=timeout)
@@ -211,10 +246,14 @@ def set_number(page: Page, label: str | re.Pattern, value: int) -> None:
 
 def choose(page: Page, label: str, option: str | re.Pattern) -> None:
     """Pick an option of the selectbox with this label."""
+    combobox = page.get_by_role("combobox", name=label, exact=True)
+    if isinstance(option, str) and combobox.input_value() == option:
+        return  # already chosen: no rerun would come
+    runs_seen = script_runs_seen(page)
     page.get_by_test_id("stSelectbox").filter(has_text=label).click()
     page.get_by_role("option", name=option, exact=isinstance(option, str)).click()  # "CNN", not "Minute CNN"
-    expect(page.get_by_role("combobox", name=label, exact=True)).to_have_value(option)
-    wait_for_app_run(page)
+    expect(combobox).to_have_value(option)
+    wait_for_rerun_since(page, runs_seen)  # the choice's callbacks may rewrite fields typed into next
     expect_no_exception(page)
 
 
