@@ -230,7 +230,13 @@ def open_app(page: Page, url: str, heading: str = "Explore Fashion-MNIST", timeo
 def go_to(page: Page, link: str, heading: str) -> None:
     """Follow a sidebar navigation link and wait for the page's title."""
     page.get_by_test_id("stSidebarNavLink").filter(has_text=link).click()
-    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=60_000)
+    try:
+        expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=60_000)
+    except AssertionError as error:  # say where the page was: a click not taken, or a server that did not answer
+        app = page.get_by_test_id("stApp")
+        raise AssertionError(f"{link!r} did not open {heading!r} in 60 s: the page is at {page.url}, its script "
+                             f"state {app.get_attribute('data-test-script-state')!r}, its connection "
+                             f"{app.get_attribute('data-test-connection-state')!r}") from error
     wait_for_app_run(page)
     expect_no_exception(page)
 
