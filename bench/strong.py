@@ -65,15 +65,27 @@ def eta_errors(samples: list[tuple[float, float | None, int]], finished_at: floa
 
 
 def worst_eta(samples: list[tuple[float, float | None, int]], finished_at: float,
-              steady_epoch_seconds: float, started_at: float) -> dict[str, float] | None:
+              steady_epoch_seconds: float, started_at: float,
+              epoch_seconds: list[float] | None = None) -> dict[str, float] | None:
     """Where the worst ETA reading of :func:`eta_errors` was taken (seconds into the run, epochs
-    done), what it said and the truth: whether the ETA misjudged or the machine changed pace."""
+    done), what it said and the truth: whether the ETA misjudged or the machine changed pace.
+
+    With the run's ``epoch_seconds``: the median epoch the reading could know (the epochs done,
+    after the first unless it is the only one) and the median of the epochs still to come, and
+    their ratio. The same work each epoch, so a ratio far from 1 is the machine changing pace
+    after the reading, which no ETA made from the run's past can foresee."""
     judged = _judged_etas(samples, finished_at, steady_epoch_seconds)
     if not judged:
         return None
     error, (moment, eta, epochs_done) = max(judged, key=lambda pair: pair[0])
-    return {"error": round(error, 3), "at_s": round(moment - started_at, 1), "epochs_done": epochs_done,
-            "eta_s": round(eta, 1), "remaining_s": round(finished_at - moment, 1)}
+    worst = {"error": round(error, 3), "at_s": round(moment - started_at, 1), "epochs_done": epochs_done,
+             "eta_s": round(eta, 1), "remaining_s": round(finished_at - moment, 1)}
+    if epoch_seconds and 0 < epochs_done < len(epoch_seconds):
+        known = epoch_seconds[1:epochs_done] or epoch_seconds[:1]
+        before, after = median(known), median(epoch_seconds[epochs_done:])
+        worst |= {"epoch_s_before": round(before, 2), "epoch_s_after": round(after, 2),
+                  "pace_change": round(after / before, 3)}
+    return worst
 
 
 def _judged_etas(samples, finished_at: float, steady_epoch_seconds: float) -> list[tuple[float, tuple]]:
@@ -127,7 +139,8 @@ def run_once(dataset, preset: str, seed: int, poll_seconds: float = 0.25,
             "point_gap_max_at": round(gap_before.position, 3) if gap_before else None,
             "eta_error_max": max(errors) if errors else math.nan,
             "eta_error_median": median(errors),
-            "eta_worst": worst_eta(samples, finished_at, median(epoch_seconds[1:]), started_at)}
+            "eta_worst": worst_eta(samples, finished_at, median(epoch_seconds[1:]), started_at,
+                                   epoch_seconds)}
 
 
 def run(settings: Settings) -> dict[str, object]:

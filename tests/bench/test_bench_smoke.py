@@ -70,6 +70,14 @@ def test_the_strong_groups_eta_error_counts_only_samples_after_the_first_epoch_w
     assert errors == pytest.approx([0.0, 0.375])  # the first epoch, no ETA, and the last 2 s are left out
     worst = strong.worst_eta(samples, finished_at=36.0, steady_epoch_seconds=8.0, started_at=-1.0)
     assert worst == {"error": 0.375, "at_s": 21.0, "epochs_done": 2, "eta_s": 10.0, "remaining_s": 16.0}
+    # With the run's epochs: the reading knew an 8 s epoch (the second; the first carries tracing),
+    # the two epochs after it took 6 s and 7 s: the machine sped up by a fifth after the reading.
+    paced = strong.worst_eta(samples, finished_at=36.0, steady_epoch_seconds=8.0, started_at=-1.0,
+                             epoch_seconds=[11.0, 8.0, 6.0, 7.0])
+    assert paced == worst | {"epoch_s_before": 8.0, "epoch_s_after": 6.5, "pace_change": 0.812}
+    after_first = strong.worst_eta([(12.0, 30.0, 1)], finished_at=36.0, steady_epoch_seconds=8.0,
+                                   started_at=0.0, epoch_seconds=[11.0, 8.0, 8.0])
+    assert after_first["epoch_s_before"] == 11.0 and after_first["pace_change"] == pytest.approx(8 / 11, abs=1e-3)
 
 
 def test_the_strong_group_is_registered_with_its_targets():
