@@ -18,6 +18,14 @@ class Target:
     bound: float
     bound_when: tuple[str, float] | None = None
     """(flag key, bound): the bound instead when the run's flag key is true (a target with an option on)."""
+    judged_by: str | None = None
+    """A key judged instead of ``key`` when the run has it: the mean over the seeds of a full run,
+    for a preset's accuracy, of which one seed alone says less than the seeds' spread (about 0.01)."""
+
+    def value_in(self, metrics: dict[str, object]) -> object:
+        if self.judged_by and metrics.get(self.judged_by) is not None:
+            return metrics[self.judged_by]
+        return metrics.get(self.key)
 
     def bound_for(self, metrics: dict[str, object] | None = None) -> float:
         if self.bound_when and metrics and metrics.get(self.bound_when[0]) is True:
@@ -58,8 +66,8 @@ TARGETS: tuple[Target, ...] = (
     Target("strong_model_drawing_accuracy_cost", "<=", 0.005),
     Target("strong_model_drawing_time_ratio", "<=", 1.30),
     Target("strong_model_eta_error_max", "<=", 0.20),
-    Target("drawing_outline_accuracy", ">=", 0.80),
-    Target("drawing_filled_accuracy", ">=", 0.80),
+    Target("drawing_outline_accuracy", ">=", 0.80, judged_by="drawing_outline_accuracy_mean"),
+    Target("drawing_filled_accuracy", ">=", 0.80, judged_by="drawing_filled_accuracy_mean"),
 )
 
 LABELS: dict[str, str] = {
@@ -209,9 +217,11 @@ def evaluate_targets(metrics: dict[str, object], errors: dict[str, str]) -> dict
     """``key -> {target, met}`` (plus ``value``, and ``error`` when the key's group failed)."""
     targets: dict[str, dict[str, object]] = {}
     for target in TARGETS:
-        value = metrics.get(target.key)
+        value = target.value_in(metrics)
         entry: dict[str, object] = {"target": target.describe(metrics), "met": target.met(value, metrics),
                                     "value": value}
+        if target.judged_by and value is metrics.get(target.judged_by):
+            entry["judged_by"] = target.judged_by
         if target.key in errors:
             entry["error"] = errors[target.key]
         targets[target.key] = entry
@@ -267,8 +277,11 @@ def format_table(summary: dict[str, object], group_keys: dict[str, list[str]]) -
                 value_text = _format_value(value)
             target_text = ""
             if target is not None:
-                met = target.met(value, summary)
+                judged = target.value_in(summary)
+                met = target.met(judged, summary)
                 target_text = f"{target.describe(summary):>9}  {'met' if met else 'MISSED'}"
+                if key not in errors and judged is not value:
+                    target_text += f" (judged by the mean: {_format_value(judged)})"
             lines.append(f"  {label_for(key):<{label_width}}  {value_text:>12}  {target_text}")
         for message in sorted(reported_errors):
             lines.append(f"  error: {message}")
