@@ -24,7 +24,7 @@ CORE_MESSAGES = (
     N_("CNN"),
     N_("Two Conv2D + MaxPool blocks, Dense(100), Dropout(0.4): best accuracy, slowest."),
     N_("Minute CNN"),
-    N_("Mirror images, three Conv + MaxPool blocks (bfloat16 where the CPU has it), 8 epochs of one-cycle Adam at "
+    N_("Mirror images, three Conv + MaxPool blocks (bfloat16 where the CPU has it), 7 epochs of one-cycle Adam at "
        "batch 128: above 0.92; under a minute on CPUs with bfloat16 units."),
     N_("Textbook baseline: SGDClassifier (scikit-learn)"),
     N_("Chapter 4's SGDClassifier(loss=\"log_loss\"), one partial_fit per epoch: logistic regression on the 784 "

@@ -43,7 +43,7 @@ def out_of_range(label: str, value: float) -> str | None:
 
 def apply_preset_defaults() -> None:
     """When the visitor picks another preset, the fields take that preset's own training defaults
-    (the Minute CNN trains 8 epochs of Adam at batch 128, the textbook presets 5 of RMSprop at 32).
+    (the Minute CNN trains 7 epochs of Adam at batch 128, the textbook presets 5 of RMSprop at 32).
 
     Only for a preset other than the one kept: coming back from another page, the selectbox is drawn
     anew, and its change callback fired now and then (once in a full browser-test run) for the

@@ -184,7 +184,7 @@ def test_predict_with_a_file_that_is_not_a_model_fails_with_a_message(capsys, tm
 
 
 @pytest.mark.parametrize(("arguments", "expected"), [
-    (["--preset", "minute-cnn"], {"epochs": 8, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.004,
+    (["--preset", "minute-cnn"], {"epochs": 7, "batch_size": 128, "optimizer": "adam", "learning_rate": 0.004,
                                   "schedule": "one-cycle"}),
     (["--preset", "minute-cnn", "--epochs", "2", "--optimizer", "rmsprop"],
      {"epochs": 2, "batch_size": 128, "optimizer": "rmsprop", "learning_rate": None, "schedule": "one-cycle"}),

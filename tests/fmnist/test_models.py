@@ -13,9 +13,9 @@ SEED_PARAMETERS = 784 * 10 + 10
 MLP_PARAMETERS = (784 * 100 + 100) + (100 * 10 + 10)
 CNN_PARAMETERS = ((3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64)  # two convolutions
                   + (7 * 7 * 64 * 100 + 100) + (100 * 10 + 10))  # 28 -> 14 -> 7 after two poolings
-MINUTE_CNN_PARAMETERS = ((3 * 3 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) + (3 * 3 * 64 * 128 + 128)
-                         + (3 * 3 * 128 * 256 + 256)  # 28 -> 14 -> 7 -> 3 after three poolings
-                         + (256 * 10 + 10))
+MINUTE_CNN_PARAMETERS = ((3 * 3 * 1 * 16 + 16) + (3 * 3 * 16 * 48 + 48) + (3 * 3 * 48 * 128 + 128)
+                         + (3 * 3 * 128 * 512 + 512)  # 28 -> 14 -> 7 -> 3 after three poolings
+                         + (512 * 10 + 10))
 
 
 @pytest.mark.parametrize(("preset", "input_shape", "layer_types", "parameters"), [
@@ -114,8 +114,8 @@ def test_listed_losses_are_keras_losses_and_one_hot_ones_are_flagged():
     ("seed", 2 * 784 * 10),
     ("mlp", 2 * (784 * 100 + 100 * 10)),
     ("cnn", 2 * (3 * 3 * 1 * 32 * 28 * 28 + 3 * 3 * 32 * 64 * 14 * 14 + 3136 * 100 + 100 * 10)),
-    ("minute-cnn", 2 * (3 * 3 * 1 * 32 * 28 * 28 + 3 * 3 * 32 * 64 * 14 * 14 + 3 * 3 * 64 * 128 * 7 * 7 + 1152 * 256
-                         + 256 * 10)),
+    ("minute-cnn", 2 * (3 * 3 * 1 * 16 * 28 * 28 + 3 * 3 * 16 * 48 * 14 * 14 + 3 * 3 * 48 * 128 * 7 * 7 + 1152 * 512
+                         + 512 * 10)),
 ])
 def test_flops_per_sample_counts_dense_and_convolution_products(preset, flops):
     assert models.flops_per_sample(models.build_model(preset)) == flops
