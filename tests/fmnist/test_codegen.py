@@ -50,8 +50,8 @@ def test_the_scripts_model_is_the_presets_model(preset):
 
 
 def test_a_one_cycle_run_spells_out_its_schedule_and_a_drawing_run_says_what_is_left_out():
-    script = codegen.training_script(training.TrainingConfig(preset="minute-cnn"))
-    assert "keras.optimizers.schedules.CosineDecay(" in script and "total_steps = math.ceil(len(train_scaled) / 128) * 8" in script
+    script = codegen.training_script(training.TrainingConfig(preset="minute-cnn", epochs=6))
+    assert "keras.optimizers.schedules.CosineDecay(" in script and "total_steps = math.ceil(len(train_scaled) / 128) * 6" in script
     assert "DrawingAugmentation" in script and "training_drawings" in script
     plain = codegen.training_script(training.TrainingConfig(preset="minute-cnn", drawings=False))
     assert "DrawingAugmentation" not in plain and "training_drawings" not in plain
