@@ -22,10 +22,9 @@ class Target:
     """A key judged instead of ``key`` when the run has it: the mean over the seeds of a full run,
     for a preset's accuracy, of which one seed alone says less than the seeds' spread (about 0.01)."""
 
-    def value_in(self, metrics: dict[str, object]) -> object:
-        if self.judged_by and metrics.get(self.judged_by) is not None:
-            return metrics[self.judged_by]
-        return metrics.get(self.key)
+    def judged_key(self, metrics: dict[str, object]) -> str:
+        """``judged_by`` when the run has it, else ``key``."""
+        return self.judged_by if self.judged_by and metrics.get(self.judged_by) is not None else self.key
 
     def bound_for(self, metrics: dict[str, object] | None = None) -> float:
         if self.bound_when and metrics and metrics.get(self.bound_when[0]) is True:
@@ -217,11 +216,12 @@ def evaluate_targets(metrics: dict[str, object], errors: dict[str, str]) -> dict
     """``key -> {target, met}`` (plus ``value``, and ``error`` when the key's group failed)."""
     targets: dict[str, dict[str, object]] = {}
     for target in TARGETS:
-        value = target.value_in(metrics)
+        judged_key = target.judged_key(metrics)
+        value = metrics.get(judged_key)
         entry: dict[str, object] = {"target": target.describe(metrics), "met": target.met(value, metrics),
                                     "value": value}
-        if target.judged_by and value is metrics.get(target.judged_by):
-            entry["judged_by"] = target.judged_by
+        if judged_key != target.key:
+            entry["judged_by"] = judged_key
         if target.key in errors:
             entry["error"] = errors[target.key]
         targets[target.key] = entry
@@ -277,11 +277,11 @@ def format_table(summary: dict[str, object], group_keys: dict[str, list[str]]) -
                 value_text = _format_value(value)
             target_text = ""
             if target is not None:
-                judged = target.value_in(summary)
-                met = target.met(judged, summary)
+                judged_key = target.judged_key(summary)
+                met = target.met(summary.get(judged_key), summary)
                 target_text = f"{target.describe(summary):>9}  {'met' if met else 'MISSED'}"
-                if key not in errors and judged is not value:
-                    target_text += f" (judged by the mean: {_format_value(judged)})"
+                if judged_key != key:
+                    target_text += f" (judged by the mean: {_format_value(summary.get(judged_key))})"
             lines.append(f"  {label_for(key):<{label_width}}  {value_text:>12}  {target_text}")
         for message in sorted(reported_errors):
             lines.append(f"  error: {message}")
