@@ -11,7 +11,6 @@ from views.language import _
 
 st.set_page_config(page_title="fmnist-studio", page_icon=":material/checkroom:", layout="wide")
 server.keep_keras_state_between_reruns()
-server.tensorflow_warmup()  # starts importing TensorFlow in the background, once per server
 
 pages = [
     st.Page("views/explore.py", title=_("Explore"), icon=":material/grid_view:", default=True),
@@ -40,4 +39,9 @@ with st.sidebar:
     sidebar_training_status()
 runs.warn_before_leaving()
 
-page.run()
+try:
+    page.run()
+finally:
+    # TensorFlow's import (about 6 s, most of it holding the GIL) starts in the background once the
+    # first page is drawn, not before: started first, it made that page take twice as long.
+    server.tensorflow_warmup()
