@@ -189,7 +189,7 @@ class TrainingJob:
         self._epoch_fraction = 0.0
         self._epoch_started = time.monotonic()
         self._phases: list[timing.EpochPhases] = []
-        self._first_group: tuple[float, float] | None = None  # (time, fraction) of the epoch's first report
+        self._epoch_reports: list[tuple[float, float]] = []  # (time, fraction) from the epoch's first step group on
         self._steps_done_at: float | None = None
         self._pace_seconds: float | None = None
         self._run_started: float | None = None
@@ -298,7 +298,8 @@ class TrainingJob:
             self._epochs.append(report)
             self._epoch_fraction = 1.0
             steps_done_at = self._steps_done_at if self._steps_done_at is not None else now
-            self._phases.append(timing.EpochPhases(training_seconds=steps_done_at - self._epoch_started,
+            stalled = timing.stall_seconds(self._epoch_reports)
+            self._phases.append(timing.EpochPhases(training_seconds=steps_done_at - self._epoch_started - stalled,
                                                    validation_seconds=now - steps_done_at))
             self._steps_done_at = None
             self._last_epoch_ended = now
@@ -309,21 +310,20 @@ class TrainingJob:
 
     def _on_batch(self, epoch: int, fraction: float) -> None:
         """Also times the epoch's phases: its steps' pace after the first step group (which carries
-        any tracing), and when the steps are done and validation begins."""
+        any tracing), stalls left out, and when the steps are done and validation begins."""
         now = time.monotonic()
         with self._lock:
             if epoch != self._current_epoch:
                 self._epoch_started = now
-                self._first_group = None
+                self._epoch_reports = []
                 self._steps_done_at = None
             self._current_epoch = epoch
             self._epoch_fraction = fraction
-            if fraction > 0 and self._first_group is None:
-                self._first_group = (now, fraction)
-            elif self._first_group is not None:
-                first_time, first_fraction = self._first_group
-                if fraction - first_fraction >= timing.RELIABLE_PACE_FRACTION:
-                    self._pace_seconds = (now - first_time) / (fraction - first_fraction)
+            if fraction > 0:
+                self._epoch_reports.append((now, fraction))
+                pace = timing.steady_pace(self._epoch_reports)
+                if pace is not None:
+                    self._pace_seconds = pace
             if fraction >= 1.0:
                 self._steps_done_at = now
 

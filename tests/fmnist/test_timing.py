@@ -1,6 +1,7 @@
 """Tests for fmnist.timing: estimates learned from runs, the ETA of a running job, and its smoothing."""
 
 import dataclasses
+import itertools
 
 import pytest
 
@@ -298,3 +299,27 @@ def test_a_recorded_run_still_teaches_more_than_a_measured_step():
     epoch = 2 * (modelled_training + modelled_validation)  # the run went 2 times the model, not 5
     timings.record(config, IMAGES, reports([epoch, epoch, epoch]), run_seconds=3 * epoch + 1)
     assert timings.estimate(config, IMAGES).epoch_seconds == pytest.approx(epoch)
+
+
+def reports_at(*seconds: float) -> list[tuple[float, float]]:
+    """Progress reports of groups of a tenth of an epoch that took ``seconds`` each, from time 0."""
+    times = [0.0, *itertools.accumulate(seconds)]
+    return [(time, index / 10) for index, time in enumerate(times)]
+
+
+@pytest.mark.parametrize(("groups", "lost"), [
+    pytest.param((0.5, 0.5, 3.5, 0.5, 0.5), 3.5 - 0.75, id="one slow group between usual ones: a stall"),
+    pytest.param((0.5, 0.5, 0.5, 0.5, 3.5), 3.5 - 0.75, id="the latest group slow: a stall until the next says otherwise"),
+    pytest.param((0.5, 0.5, 0.5, 2.0, 2.0), 0.0, id="two slow groups in a row: a new pace"),
+    pytest.param((0.5, 3.5), 0.0, id="too few groups to tell"),
+    pytest.param((0.5, 0.6, 0.7, 0.5, 0.6), 0.0, id="no group past 1.5x the median"),
+])
+def test_stall_seconds(groups, lost):
+    assert timing.stall_seconds(reports_at(*groups)) == pytest.approx(lost)
+
+
+def test_steady_pace_leaves_stalls_out_and_waits_for_enough_of_the_epoch():
+    assert timing.steady_pace(reports_at(0.5)) is None  # a tenth of the epoch: not yet reliable
+    assert timing.steady_pace(reports_at(0.5, 0.5)) == pytest.approx(5.0)
+    # The stall counts as a group at 1.5x the median pace (0.75 s), not its 3.5 s.
+    assert timing.steady_pace(reports_at(0.5, 0.5, 3.5, 0.5, 0.5)) == pytest.approx((4 * 0.5 + 0.75) / 0.5)
