@@ -192,6 +192,7 @@ class TrainingJob:
         self._epoch_reports: list[tuple[float, float]] = []  # (time, fraction) from the epoch's first step group on
         self._steps_done_at: float | None = None
         self._pace_seconds: float | None = None
+        self._pace_share = 0.0
         self._run_started: float | None = None
         self._last_epoch_ended: float | None = None
         self._error = ""
@@ -230,7 +231,7 @@ class TrainingJob:
             progress = timing.RunProgress(
                 total_epochs=self.config.epochs, phases=tuple(self._phases), current_epoch=current,
                 fraction=self._epoch_fraction, seconds_in_epoch=now - self._epoch_started,
-                pace_seconds=self._pace_seconds,
+                pace_seconds=self._pace_seconds, pace_share=self._pace_share,
                 validating_for=None if self._steps_done_at is None else now - self._steps_done_at,
                 since_last_epoch=0.0 if self._last_epoch_ended is None else now - self._last_epoch_ended)
             run_started = self._run_started
@@ -300,7 +301,8 @@ class TrainingJob:
             steps_done_at = self._steps_done_at if self._steps_done_at is not None else now
             stalled = timing.stall_seconds(self._epoch_reports)
             self._phases.append(timing.EpochPhases(training_seconds=steps_done_at - self._epoch_started - stalled,
-                                                   validation_seconds=now - steps_done_at))
+                                                   validation_seconds=now - steps_done_at,
+                                                   steady_seconds=timing.steady_pace(self._epoch_reports)))
             self._steps_done_at = None
             self._last_epoch_ended = now
 
@@ -316,6 +318,7 @@ class TrainingJob:
             if epoch != self._current_epoch:
                 self._epoch_started = now
                 self._epoch_reports = []
+                self._pace_seconds, self._pace_share = None, 0.0
                 self._steps_done_at = None
             self._current_epoch = epoch
             self._epoch_fraction = fraction
@@ -324,6 +327,7 @@ class TrainingJob:
                 pace = timing.steady_pace(self._epoch_reports)
                 if pace is not None:
                     self._pace_seconds = pace
+                    self._pace_share = fraction - self._epoch_reports[0][1]
             if fraction >= 1.0:
                 self._steps_done_at = now
 

@@ -497,6 +497,7 @@ def test_slow_groups_in_a_row_are_a_new_pace_not_a_stall(monkeypatch, tiny_datas
                                                slow_from=6, read_after=7)
 
     # Groups 6 and 7 took 2 s each instead of 0.5: the 0.6 of the epoch since the first group took 6 s,
-    # a pace of 10 s an epoch, and the ETA follows it (clipped as stalls, it said 8.0 s instead of 13.4).
-    pace = (4 * 0.5 + 2 * 2.0) / 0.6
+    # a pace of 10 s an epoch, and the ETA follows it for the 0.6 of the epoch it covers, epoch 1's
+    # 5 s for the rest (clipped as stalls, it said 7.6 s instead of 10.9).
+    pace = 0.6 * (4 * 0.5 + 2 * 2.0) / 0.6 + 0.4 * 5.0
     assert slower == pytest.approx(0.3 * pace + 0.2 + pace + 0.2 + jobs.FINISH_BEYOND_COLLECTION_SECONDS, rel=0.05)
