@@ -15,9 +15,10 @@ scaled to this machine's speed, as the constants were measured on another machin
 quick to calibrate takes the other presets' factor; set-up and compiling take their median).
 
 The ETA of a running job prices what is left of it from the run's own pace: the seconds its
-training steps take (measured within the current epoch, after the first step group, whose
-tracing would distort it, and without stalls: a pause is not a pace), and the seconds its
-validation takes (measured by the epochs done).
+training steps take (the epochs done, blended with the current epoch's own pace, measured after
+its first step group, whose tracing would distort it, by the share of the epoch that pace covers;
+without stalls: a pause is not a pace), and the seconds its validation takes (measured by the
+epochs done).
 Until the run has measured a part, that part comes from the estimate. A reading never jumps by
 more than ``MAX_ETA_STEP`` from the previous one.
 """
@@ -38,7 +39,7 @@ LEARNING_WEIGHT = 0.5
 MAX_ETA_STEP = 1.5
 """An ETA reading is at most this factor away from the previous one (counted down by the time between)."""
 RELIABLE_PACE_FRACTION = 0.15
-"""The share of an epoch's steps after which the epoch's own pace is trusted over the estimate."""
+"""The share of an epoch's steps after which the epoch's own pace counts in its ETA (by that share)."""
 RECENT_EPOCHS = 3
 """How many of a run's latest epochs price its ETA (fewer follow a changing load faster, but noisier)."""
 STALL_FACTOR = 1.5
@@ -370,8 +371,8 @@ def remaining_seconds(progress: RunProgress, expected: Estimate) -> float:
     pace), blended with the current epoch's pace by the share of the epoch that pace covers, and by
     the estimate until there is any. An epoch's first seconds are often slower than the rest of it
     (seen in traced runs), and priced alone, a few of them put 2 of 24 traced Minute CNN runs'
-    ETAs 26-28% over, and a bench run's 29%. Validation by the mean of those epochs (or the first
-    one). The job leaves stalls out of both (:func:`stall_seconds`).
+    ETAs 26-28% over. Validation by the mean of those epochs (or the first one). The job leaves
+    stalls out of both (:func:`stall_seconds`).
     """
     done = list(progress.phases)
     recent = done[1:][-RECENT_EPOCHS:]
