@@ -11,6 +11,8 @@ import os
 import pathlib
 import re
 import signal
+import subprocess
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -41,14 +43,44 @@ def ray_server(launch_server):
     server.stop()
 
 
+def ray_training_workers(pids: list[int]) -> list[int]:
+    """Those of ``pids`` that are Ray workers running a training job right now.
+
+    A worker's short-lived children count as nothing: importing TensorFlow runs ``uname -p``
+    (``platform.processor()``), and until that child execs, its command line is still the worker's
+    title (seen in CI: a third "training worker" on a 2-CPU cluster)."""
+    titled = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().startswith(RAY_TASK_TITLE.encode()):
+                stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+                titled[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+    return [pid for pid, parent in titled.items() if parent not in titled]
+
+
 def training_workers(server) -> list[int]:
     """The server's Ray worker processes that are running a training job right now."""
-    workers = []
-    for pid in measure_descendants(server.pid):
-        with contextlib.suppress(OSError):
-            if pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().startswith(RAY_TASK_TITLE.encode()):
-                workers.append(pid)
-    return workers
+    return ray_training_workers(measure_descendants(server.pid))
+
+
+def test_a_training_workers_short_lived_child_is_not_counted_as_a_worker():
+    """A worker that runs ``uname -p`` has, for a moment, a child with its own title: one worker."""
+    script = f"(exec -a {RAY_TASK_TITLE} sleep 30) & wait"
+    worker = subprocess.Popen(["bash", "-c", f"exec -a {RAY_TASK_TITLE} bash -c '{script}'"])
+    try:
+        deadline = time.monotonic() + 10
+        while len(measure_descendants(worker.pid)) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = measure_descendants(worker.pid)
+        assert len(child) == 1, child
+        assert ray_training_workers([worker.pid, *child]) == [worker.pid]
+        assert ray_training_workers(child) == child  # a worker whose parent is not one still counts
+    finally:
+        for pid in measure_descendants(worker.pid):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        worker.kill()
+        worker.wait()
 
 
 def start_run(page: Page, epochs: int, sample_limit: int) -> None:

@@ -33,7 +33,7 @@ from tests.e2e.browser_support import (
     training_status,
     wait_for_app_run,
 )
-from tests.e2e.test_ray_e2e import RAY_TASK_TITLE
+from tests.e2e.test_ray_e2e import ray_training_workers
 
 pytestmark = [pytest.mark.browser, pytest.mark.ray]
 
@@ -86,13 +86,9 @@ def end_cluster(folder: str) -> None:
 
 
 def cluster_training_workers(folder: str) -> set[int]:
-    workers = set()
-    for pid in cluster_processes(folder):
-        for child in measure_descendants(pid):
-            with contextlib.suppress(OSError):
-                if pathlib.Path(f"/proc/{child}/cmdline").read_bytes().startswith(RAY_TASK_TITLE.encode()):
-                    workers.add(child)
-    return workers
+    """The cluster's worker processes that are running a training job right now."""
+    below = {child for pid in cluster_processes(folder) for child in measure_descendants(pid)}
+    return set(ray_training_workers(sorted(below)))
 
 
 def test_two_replicas_on_one_cluster_train_at_once_and_keep_their_runs_apart(ray_cluster, launch_server, new_page):
