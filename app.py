@@ -11,6 +11,7 @@ from views.language import _
 
 st.set_page_config(page_title="fmnist-studio", page_icon=":material/checkroom:", layout="wide")
 server.keep_keras_state_between_reruns()
+server.log_fmnist_notes()
 
 pages = [
     st.Page("views/explore.py", title=_("Explore"), icon=":material/grid_view:", default=True),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import sys
 import threading
 
@@ -24,6 +25,17 @@ from fmnist import ray_backend, timing
 from fmnist.jobs import JobManager
 from views import language
 from views.language import _
+
+
+def log_fmnist_notes() -> None:
+    """Send the core's notes (a run stopped because its visitor left, a worker lost, where the data
+    came from) to the server's log: without a handler, Python keeps only warnings. Once per process."""
+    fmnist_logger = logging.getLogger("fmnist")
+    if not fmnist_logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        fmnist_logger.addHandler(handler)
+        fmnist_logger.setLevel(logging.INFO)
 
 
 def keep_keras_state_between_reruns() -> None:

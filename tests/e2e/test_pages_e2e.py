@@ -183,6 +183,8 @@ def test_on_a_projector_the_live_run_fits_one_screen_and_its_table_keeps_up(app_
 
 def test_a_hidden_tab_keeps_its_run_and_a_closed_one_frees_its_worker(app_server, new_page):
     page = new_page()
+    console: list[str] = []  # the frontend logs its websocket's closes and reconnects here
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
     open_app(page, app_server.url)
     go_to(page, "Train", "Train a network")
     earlier_jobs = app_server.training_thread_names()
@@ -203,7 +205,8 @@ def test_a_hidden_tab_keeps_its_run_and_a_closed_one_frees_its_worker(app_server
     if not app_server.training_workers().keys() >= workers.keys():
         page.wait_for_timeout(2000)  # the page's own account of the run, for the message
         shown = training_status(page).inner_text() if training_status(page).count() else "(no status)"
-        pytest.fail(f"the hidden tab's run ended: the page says {shown!r}; server log:\n{app_server.log_tail()}")
+        pytest.fail(f"the hidden tab's run ended: the page says {shown!r}; the page's console:\n"
+                    + "\n".join(console[-30:]) + f"\nserver log:\n{app_server.log_tail()}")
     expect(training_status(page)).to_contain_text("Training epoch", timeout=30_000)
     expect(training_status(page)).not_to_contain_text("stopped")
 
@@ -218,3 +221,6 @@ def test_a_hidden_tab_keeps_its_run_and_a_closed_one_frees_its_worker(app_server
     page.close()
     app_server.wait_for_threads_to_end(workers, timeout=15)
     assert time.monotonic() - closed_at <= 15
+    # The server's log says why the run ended (the core's notes reach it: views.server.log_fmnist_notes).
+    assert re.search(r"INFO fmnist\.jobs: job \d+: its owner is gone for \d+ s; stopping it",
+                     app_server.log_path.read_text(errors="replace")), app_server.log_tail()
