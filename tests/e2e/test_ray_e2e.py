@@ -49,13 +49,13 @@ def ray_training_workers(pids: list[int]) -> list[int]:
     A worker's short-lived children count as nothing: importing TensorFlow runs ``uname -p``
     (``platform.processor()``), and until that child execs, its command line is still the worker's
     title (seen in CI: a third "training worker" on a 2-CPU cluster)."""
-    titled = {}
+    titled = []
     for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
+        with contextlib.suppress(OSError):
             if pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().startswith(RAY_TASK_TITLE.encode()):
-                stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-                titled[pid] = int(stat.rsplit(")", 1)[1].split()[1])
-    return [pid for pid, parent in titled.items() if parent not in titled]
+                titled.append(pid)
+    children = {child for pid in titled for child in measure_descendants(pid)}
+    return [pid for pid in titled if pid not in children]
 
 
 def training_workers(server) -> list[int]:
