@@ -354,12 +354,45 @@ def render_estimate(config: TrainingConfig, dataset) -> None:
         basis=labels.estimate_basis(estimate)))
 
 
-def scroll_to_live_panel() -> None:
-    """Bring the live run's heading to the top of the screen once, right after Start (the browser would
-    otherwise keep the scroll position of the settings, and push the charts below the fold)."""
-    st.html("""<script>
-        setTimeout(() => document.getElementById("live-run")?.scrollIntoView({block: "start"}), 200);
-    </script>""", unsafe_allow_javascript=True)
+KEEP_LIVE_PANEL_IN_VIEW = """<span data-fmnist-live-hold="%(run_id)d"></span><script>
+(() => {
+    // Start sits below the fold on a projector, so the page is scrolled when it is pressed. Then the page
+    // changes under that scroll for a while (the old page's elements go, the live panel and its charts come)
+    // and the browser moves the scroll to keep some element in place. One scroll, made once, lands wherever
+    // it happens to fire: keep the heading at the top until the charts have been drawn for a while (or the
+    // time is up), unless the visitor scrolls, clicks or types. The next full redraw of the page (the run
+    // ended, or the visitor changed a setting) removes the marker above, and ends the hold too.
+    const chartsSettledMilliseconds = %(charts_settled)d, longestMilliseconds = %(longest)d;
+    const startedAt = performance.now(), listening = new AbortController();
+    let released = false, chartsSince = null;
+    for (const type of ["wheel", "touchstart", "keydown", "pointerdown"]) {
+        window.addEventListener(type, () => { released = true; },  // the visitor took over
+                                {capture: true, passive: true, signal: listening.signal});
+    }
+    const keep = () => {
+        const now = performance.now();
+        if (!document.querySelector('[data-fmnist-live-hold="%(run_id)d"]')) released = true;
+        if (!released) document.getElementById("live-run")?.scrollIntoView({block: "start"});
+        const charts = document.querySelectorAll('[data-testid="stMain"] .js-plotly-plot').length;
+        chartsSince = charts >= 2 ? (chartsSince ?? now) : null;
+        if (released || now - startedAt > longestMilliseconds
+                || (chartsSince !== null && now - chartsSince > chartsSettledMilliseconds)) listening.abort();
+        else setTimeout(keep, 100);
+    };
+    setTimeout(keep, 100);
+})();
+</script>"""
+"""How long the live panel is held at the top after Start: until its charts have been on the page for 3 s,
+30 s at most (a queued run has no charts yet)."""
+CHARTS_SETTLED_MILLISECONDS, LONGEST_HOLD_MILLISECONDS = 3000, 30000
+
+
+def scroll_to_live_panel(run_id: int) -> None:
+    """Bring the live run's heading to the top of the screen right after Start, and keep it there while the
+    page settles (the browser would otherwise keep the scroll position of the settings, and push the status
+    and charts off the screen)."""
+    st.html(KEEP_LIVE_PANEL_IN_VIEW % {"run_id": run_id, "charts_settled": CHARTS_SETTLED_MILLISECONDS,
+                                       "longest": LONGEST_HOLD_MILLISECONDS}, unsafe_allow_javascript=True)
 
 
 def render() -> None:
@@ -378,7 +411,7 @@ def render() -> None:
         # The live run first, so that status, both charts and Stop fit on one screen (a projector too).
         st.fragment(run_every=runs.LIVE_REFRESH_SECONDS)(render_live_panel)()
         if st.session_state.pop("train_scroll_to_live", False):
-            scroll_to_live_panel()
+            scroll_to_live_panel(active.run_id)
     choices.restore("train_settings_open", True)
     with st.expander(_("Settings"), key="train_settings_open", on_change="rerun", icon=":material/tune:"):
         apply_classroom_link()
