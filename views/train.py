@@ -382,12 +382,12 @@ KEEP_LIVE_PANEL_IN_VIEW = """<span data-fmnist-live-hold="%(run_id)d"></span><sc
     setTimeout(keep, 100);
 })();
 </script>"""
-"""How long the live panel is held at the top after Start: until its charts have been on the page for 3 s,
-30 s at most (a queued run has no charts yet)."""
+# How long the live panel is held at the top after Start: until its charts have been on the page for 3 s,
+# 30 s at most (a queued run has no charts yet).
 CHARTS_SETTLED_MILLISECONDS, LONGEST_HOLD_MILLISECONDS = 3000, 30000
 
 
-def scroll_to_live_panel(run_id: int) -> None:
+def hold_live_panel_in_view(run_id: int) -> None:
     """Bring the live run's heading to the top of the screen right after Start, and keep it there while the
     page settles (the browser would otherwise keep the scroll position of the settings, and push the status
     and charts off the screen)."""
@@ -410,8 +410,8 @@ def render() -> None:
         st.session_state["live_run_id"] = active.run_id
         # The live run first, so that status, both charts and Stop fit on one screen (a projector too).
         st.fragment(run_every=runs.LIVE_REFRESH_SECONDS)(render_live_panel)()
-        if st.session_state.pop("train_scroll_to_live", False):
-            scroll_to_live_panel(active.run_id)
+        if st.session_state.pop("train_hold_live_panel", False):
+            hold_live_panel_in_view(active.run_id)
     choices.restore("train_settings_open", True)
     with st.expander(_("Settings"), key="train_settings_open", on_change="rerun", icon=":material/tune:"):
         apply_classroom_link()
@@ -436,7 +436,7 @@ def render() -> None:
         record = runs.start_run(config, dataset)
         st.session_state["live_run_id"] = record.run_id
         st.session_state["train_fold_settings"] = True
-        st.session_state["train_scroll_to_live"] = True
+        st.session_state["train_hold_live_panel"] = True
         st.rerun()  # redraw with the run active: settings folded, live panel first and polling
     if active is None:
         render_live_panel()
