@@ -77,7 +77,8 @@ def test_the_data_group_ends_with_one_json_line_holding_the_cache_load_time():
     assert summary["errors"] == {}
     assert 0 < summary["cache_load_s"] < 5
     assert summary["predict_images"] == 200
-    assert set(summary["targets"]) == {"cache_load_s", "predict_p95_ms"}
+    assert set(summary["targets"]) == {"cache_load_s", "predict_p95_ms", "occlusion_p95_ms"}
+    assert 0 < summary["occlusion_p50_ms"] <= summary["occlusion_p95_ms"] <= summary["occlusion_max_ms"]
     assert "2. Data and prediction speed" in completed.stdout
 
 

@@ -1,6 +1,5 @@
 """Tests for fmnist.explain on tiny models with known weights, and the mirror-averaged prediction."""
 
-import time
 
 import keras
 import numpy as np
@@ -33,13 +32,21 @@ def test_occlusion_refuses_other_shapes():
         explain.occlusion_saliency(corner_model(), np.zeros((10, 10)))
 
 
-def test_occlusion_of_the_cnn_takes_at_most_300_ms():
+def test_occlusion_of_the_cnn_is_one_model_call_of_every_patch_and_the_original():
+    """What keeps the why panel quick (its time is measured by ``python -m bench``, the data group):
+    the 169 patched images and the original go through the network together, not one by one."""
     model = models.build_cnn()
+    batches = []
+
+    def counting_model(images, training=False):
+        batches.append(len(images))
+        return model(images, training=training)
+
+    counting_model.input_shape = model.input_shape
     image = np.random.default_rng(0).random((28, 28)).astype(np.float32)
-    explain.occlusion_saliency(model, image)  # the first call builds the graph
-    started = time.perf_counter()
-    explain.occlusion_saliency(model, image)
-    assert time.perf_counter() - started <= 0.3
+    saliency = explain.occlusion_saliency(counting_model, image)
+    assert batches == [13 * 13 + 1]
+    assert saliency.shape == (28, 28)
 
 
 def test_overlay_is_an_rgb_picture():
