@@ -219,7 +219,7 @@ def test_after_start_the_live_run_stays_at_the_top_while_the_page_settles_but_no
     page.wait_for_timeout(500)
     scrolled_to = main_scroll_top(page)
     page.wait_for_timeout(1500)
-    assert main_scroll_top(page) >= scrolled_to - 2, (scrolled_to, main_scroll_top(page))
+    assert main_scroll_top(page) >= scrolled_to - 20, (scrolled_to, main_scroll_top(page))  # not pulled back 300 px
     assert not page.evaluate(HEADING_AT_THE_TOP)
     stop_button(page).click()
     expect(training_status(page)).to_contain_text(re.compile("[Ss]topped"), timeout=60_000)
