@@ -1,4 +1,4 @@
-"""Group ``data``: dataset load from a warm cache, and one upload's prepare + predict.
+"""Group ``data``: dataset load from a warm cache, one upload's prepare + predict, and the why panel.
 
 - ``cache_load_s``: ``fmnist.data.load_dataset()`` with the cache already on disk and in the
   page cache (one untimed load first), median of 5.

@@ -1,6 +1,5 @@
 """Tests for fmnist.explain on tiny models with known weights, and the mirror-averaged prediction."""
 
-
 import keras
 import numpy as np
 import pytest
